@@ -1,0 +1,42 @@
+"""The Headroom API (group ``headroom.dev``, version ``v1alpha1``) as pydantic v2 models.
+
+These models are the single source of truth: the CRD YAML in ``crds/`` and the
+Helm chart's copy are generated from them (``headroom crds``), and a test fails
+when the checked-in files drift.
+"""
+
+from headroom.api.capacityrecommendation import (
+    CapacityRecommendation,
+    CapacityRecommendationSpec,
+    CapacityRecommendationStatus,
+)
+from headroom.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
+from headroom.api.resourcereport import (
+    ContainerLimits,
+    CpuFigures,
+    DiskFigures,
+    MemoryFigures,
+    PodUsage,
+    ResourceReport,
+    ResourceReportSpec,
+    ResourceReportStatus,
+)
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "CapacityRecommendation",
+    "CapacityRecommendationSpec",
+    "CapacityRecommendationStatus",
+    "Condition",
+    "ContainerLimits",
+    "CpuFigures",
+    "DiskFigures",
+    "MemoryFigures",
+    "ObjectMeta",
+    "PodUsage",
+    "ResourceReport",
+    "ResourceReportSpec",
+    "ResourceReportStatus",
+]

@@ -1,0 +1,74 @@
+"""Pieces shared by every Headroom custom resource."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "ApiModel",
+    "Bytes",
+    "Condition",
+    "Cores",
+    "Count",
+    "ObjectMeta",
+    "Percent",
+]
+
+GROUP = "headroom.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+"""A percentage, 0–100 inclusive."""
+Cores = Annotated[float, Field(ge=0)]
+"""CPU in cores (1.0 = one logical CPU fully busy)."""
+Bytes = Annotated[int, Field(ge=0)]
+"""A memory or disk quantity in bytes."""
+Count = Annotated[int, Field(ge=0)]
+"""A count of things (cores, pods, replicas, samples)."""
+
+
+class ApiModel(BaseModel):
+    """Base for API objects: camelCase on the wire is spelled out in field names.
+
+    Unknown fields are refused so a typo in a hand-written object is an error,
+    not silently dropped data.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        """Serialise for the API server: JSON types, unset optionals left out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition (the ``metav1.Condition`` shape)."""
+
+    type: str = Field(min_length=1, max_length=316)
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(default="", max_length=1024)
+    message: str = Field(default="", max_length=32768)
+    lastTransitionTime: datetime | None = None
+    observedGeneration: Count | None = None
+
+
+class ObjectMeta(BaseModel):
+    """The parts of ``metadata`` Headroom reads or writes; the rest is kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    namespace: str | None = None
+    resourceVersion: str | None = None
+    uid: str | None = None
+    generation: int | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    ownerReferences: list[dict[str, Any]] | None = None

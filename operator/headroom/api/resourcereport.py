@@ -1,0 +1,152 @@
+"""ResourceReport: one per Node, written by that node's agent through ``/status``.
+
+Figures are the node's (read through the host's procfs and filesystems), never
+the agent container's; the agent's own cgroup limits sit apart in
+``agentContainer`` (see REQUIREMENTS: "Node figures are the node's").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from headroom.api.common import (
+    ApiModel,
+    Bytes,
+    Condition,
+    Cores,
+    Count,
+    ObjectMeta,
+    Percent,
+)
+from headroom.api.crdinfo import CrdInfo, PrinterColumn
+
+__all__ = [
+    "ContainerLimits",
+    "CpuFigures",
+    "DiskFigures",
+    "MemoryFigures",
+    "PodUsage",
+    "QosClass",
+    "ResourceReport",
+    "ResourceReportSpec",
+    "ResourceReportStatus",
+]
+
+QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
+
+
+class CpuFigures(ApiModel):
+    """FR-001..FR-003: utilisation between two cycles, and the core counts."""
+
+    utilizationPercent: Percent = Field(description="FR-001 busy share of all logical CPUs")
+    physicalCores: Count | None = Field(
+        default=None, description="FR-002 physical cores; absent where the OS cannot tell"
+    )
+    logicalCores: Count = Field(description="FR-003 logical CPUs")
+
+
+class MemoryFigures(ApiModel):
+    """FR-004: virtual memory as the node's kernel counts it (``/proc/meminfo``)."""
+
+    totalBytes: Bytes
+    availableBytes: Bytes
+    usedBytes: Bytes
+    usedPercent: Percent
+
+
+class DiskFigures(ApiModel):
+    """FR-005 for one configured path; HR-003: a bad path carries ``error`` instead."""
+
+    path: str = Field(min_length=1, description="the path as configured (on the node)")
+    totalBytes: Bytes | None = None
+    usedBytes: Bytes | None = None
+    freeBytes: Bytes | None = None
+    usedPercent: Percent | None = None
+    error: str | None = Field(default=None, description="why the path could not be measured")
+
+
+class PodUsage(ApiModel):
+    """Usage of one pod on the node, from its cgroup (summed over its containers)."""
+
+    uid: str = Field(min_length=1)
+    qosClass: QosClass
+    cpuCores: Cores | None = Field(
+        default=None, description="CPU between the last two cycles; absent on a pod's first"
+    )
+    memoryBytes: Bytes = Field(description="working set: usage minus inactive file cache")
+
+
+class ContainerLimits(ApiModel):
+    """The agent container's own cgroup limits, kept apart from node figures."""
+
+    cgroupVersion: Literal["v1", "v2"] | None = None
+    cpuLimitCores: Cores | None = Field(default=None, description="absent when unlimited")
+    memoryLimitBytes: Bytes | None = Field(default=None, description="absent when unlimited")
+
+
+class ResourceReportSpec(ApiModel):
+    """Set once by the agent when it creates the report."""
+
+    nodeName: str = Field(min_length=1, max_length=253)
+
+
+class ResourceReportStatus(ApiModel):
+    """Everything the agent measured in its latest write."""
+
+    collectedAt: datetime
+    agentVersion: str
+    heartbeatSeconds: Count = Field(description="the agent's heartbeat; stale after 3 of them")
+    cpu: CpuFigures
+    memory: MemoryFigures
+    disks: list[DiskFigures] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["path"]},
+    )
+    diskMaxUsedPercent: Percent | None = Field(
+        default=None, description="the fullest measured path (for kubectl get)"
+    )
+    podCount: Count = 0
+    pods: list[PodUsage] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"]},
+    )
+    agentContainer: ContainerLimits | None = None
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class ResourceReport(ApiModel):
+    """A node's figures (cluster-scoped, named after its Node)."""
+
+    crd: ClassVar[CrdInfo] = CrdInfo(
+        kind="ResourceReport",
+        plural="resourcereports",
+        singular="resourcereport",
+        scope="Cluster",
+        short_names=("rr",),
+        printer_columns=(
+            PrinterColumn("CPU%", "number", ".status.cpu.utilizationPercent", "FR-001"),
+            PrinterColumn("Cores", "integer", ".status.cpu.logicalCores", "FR-003"),
+            PrinterColumn("Mem%", "number", ".status.memory.usedPercent", "FR-004"),
+            PrinterColumn("Disk%", "number", ".status.diskMaxUsedPercent", "fullest path"),
+            PrinterColumn("Pods", "integer", ".status.podCount"),
+            PrinterColumn("Last Report", "date", ".status.collectedAt"),
+            PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
+        ),
+    )
+
+    apiVersion: Literal["headroom.dev/v1alpha1"] = "headroom.dev/v1alpha1"
+    kind: Literal["ResourceReport"] = "ResourceReport"
+    metadata: ObjectMeta
+    spec: ResourceReportSpec
+    status: ResourceReportStatus | None = None
+
+    @classmethod
+    def from_wire(cls, body: dict[str, Any]) -> ResourceReport:
+        """Parse an object as the API server returns it (extra metadata kept)."""
+        return cls.model_validate(body)
