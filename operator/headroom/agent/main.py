@@ -1,0 +1,123 @@
+"""Wire the agent together from settings: reader, API store, signals."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from headroom import __version__
+from headroom.agent.loop import Agent
+from headroom.agent.reports import ApiReportStore
+from headroom.agent.settings import AgentSettings
+from headroom.api import ObjectMeta, ResourceReport, ResourceReportSpec
+from headroom.collection.derive import derive_status
+from headroom.collection.psutil_reader import PsutilNodeReader
+from headroom.logs import setup_logging
+from headroom.render import render_report
+
+__all__ = ["build_reader", "load_settings", "run_agent"]
+
+log = logging.getLogger("headroom.agent")
+
+_SETTING_FLAGS = (
+    "node_name",
+    "procfs",
+    "rootfs",
+    "cgroupfs",
+    "disk_paths",
+    "interval_seconds",
+    "heartbeat_seconds",
+    "change_threshold_percent",
+    "kubeconfig",
+    "listen_port",
+)
+
+
+def load_settings(args: argparse.Namespace) -> AgentSettings:
+    """Environment first, flags over it; raises ValidationError with field names."""
+    overrides: dict[str, Any] = {
+        name: getattr(args, name)
+        for name in _SETTING_FLAGS
+        if getattr(args, name, None) is not None
+    }
+    return AgentSettings(**overrides)
+
+
+def build_reader(settings: AgentSettings) -> PsutilNodeReader:
+    """The real reader over the node's mounts."""
+    return PsutilNodeReader(settings.host_paths(), settings.disk_paths)
+
+
+def _once(settings: AgentSettings, output: str, pause: float = 0.5) -> int:
+    reader = build_reader(settings)
+    first = reader.read()
+    time.sleep(pause)
+    second = reader.read()
+    status = derive_status(
+        first,
+        second,
+        collected_at=datetime.now(UTC),
+        agent_version=__version__,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    name = settings.node_name or socket.gethostname()
+    report = ResourceReport(
+        metadata=ObjectMeta(name=name), spec=ResourceReportSpec(nodeName=name), status=status
+    )
+    print(render_report(report, output))  # type: ignore[arg-type]
+    return 0
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    """``headroom agent``: ``--once`` prints a report; otherwise run until SIGTERM."""
+    setup_logging(args.log_level, json_logs=None if not args.once else False)
+    try:
+        settings = load_settings(args)
+    except ValidationError as error:
+        print(f"headroom agent: invalid settings:\n{error}", file=sys.stderr)
+        return 2
+    if args.once:
+        return _once(settings, args.output)
+    if not settings.node_name:
+        print(
+            "headroom agent: NODE_NAME is not set (use the downward API or --node-name)",
+            file=sys.stderr,
+        )
+        return 2
+    from headroom.kube.client import KubeClient
+    from headroom.kube.config import ConfigError, load_config
+
+    try:
+        client = KubeClient(
+            load_config(settings.kubeconfig), user_agent=f"headroom-agent/{__version__}"
+        )
+    except (ConfigError, ValueError) as error:
+        print(f"headroom agent: {error}", file=sys.stderr)
+        return 2
+    agent = Agent(
+        settings,
+        build_reader(settings),
+        ApiReportStore(client, settings.node_name),
+        clock=time.monotonic,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    log.info("agent %s starting for node %s", __version__, settings.node_name)
+    agent.run(stop)
+    client.close()
+    return 0

@@ -1,0 +1,89 @@
+"""``headroom``: one command, three roles (agent, controller, report) and the CRD generator."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from headroom import __version__
+
+__all__ = ["main"]
+
+
+def _agent_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agent = sub.add_parser(
+        "agent",
+        help="measure this node and keep its ResourceReport current",
+        description="Settings come from HEADROOM_* environment variables (NODE_NAME for the "
+        "node); flags override them.",
+    )
+    agent.add_argument(
+        "--once", action="store_true", help="collect twice, print, exit (no cluster)"
+    )
+    agent.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    agent.add_argument("--node-name", dest="node_name")
+    agent.add_argument("--procfs", help="the node's procfs (default /proc)")
+    agent.add_argument("--rootfs", help="where the node's / is mounted (default /)")
+    agent.add_argument("--cgroupfs", help="the node's cgroup filesystem (default /sys/fs/cgroup)")
+    agent.add_argument(
+        "--disk-path", dest="disk_paths", action="append", help="node path to measure (repeatable)"
+    )
+    agent.add_argument("--interval", dest="interval_seconds", type=float)
+    agent.add_argument("--heartbeat", dest="heartbeat_seconds", type=int)
+    agent.add_argument("--threshold", dest="change_threshold_percent", type=float)
+    agent.add_argument("--kubeconfig")
+    agent.add_argument("--listen-port", dest="listen_port", type=int)
+    agent.add_argument("--log-level", default="INFO")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="headroom", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"headroom {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _agent_parser(sub)
+    crds = sub.add_parser("crds", help="generate the CRD YAML from the API models")
+    crds.add_argument(
+        "--output-dir",
+        action="append",
+        type=Path,
+        help="where to write (repeatable; default crds/ and charts/headroom/crds/)",
+    )
+    crds.add_argument("--check", action="store_true", help="exit 1 if the files differ")
+    return parser
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from headroom.api.crdgen import render_all, write_all
+
+    dirs: list[Path] = args.output_dir or [Path("crds"), Path("charts/headroom/crds")]
+    if args.check:
+        stale = [
+            str(d / name)
+            for d in dirs
+            for name, text in render_all().items()
+            if not (d / name).exists() or (d / name).read_text(encoding="utf-8") != text
+        ]
+        for path in stale:
+            print(f"stale: {path} (run `headroom crds`)", file=sys.stderr)
+        return 1 if stale else 0
+    for written in write_all(*dirs):
+        print(f"wrote {written}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``headroom`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "agent":
+        from headroom.agent.main import run_agent
+
+        return run_agent(args)
+    if args.command == "crds":
+        return _crds(args)
+    raise AssertionError(args.command)  # pragma: no cover - argparse refuses others
+
+
+if __name__ == "__main__":
+    sys.exit(main())
