@@ -1,0 +1,197 @@
+"""Per-pod usage from the node's cgroup tree: v1 and v2, systemd and cgroupfs drivers.
+
+The kubelet puts every pod in a cgroup whose path follows from the cgroup
+driver, the QoS class and the pod UID (Guaranteed pods directly under the
+kubepods cgroup, Burstable and BestEffort under their own)::
+
+    v2 systemd   kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice
+                 kubepods.slice/kubepods-pod<uid_>.slice               (Guaranteed)
+    v2 cgroupfs  kubepods/burstable/pod<uid>, kubepods/pod<uid>
+    v1           the same under cpu,cpuacct/ (or cpuacct/) and memory/
+
+(``<uid_>`` is the UID with ``_`` for ``-``.) kind runs the kubelet with
+``cgroupRoot: /kubelet``, which gives ``kubelet.slice/kubelet-kubepods.slice/...``;
+that is found too. CPU is the cumulative usage counter; memory is the working
+set, usage minus inactive file cache, floored at 0 — the kubelet's and
+metrics-server's definition. Pods vanish while being read; such a pod is left
+out of that cycle, not reported as an error (REQUIREMENTS: per-pod usage).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from headroom.api.resourcereport import QosClass
+from headroom.collection.cgroupfiles import keyed_value, read_bytes, read_int
+from headroom.collection.sample import PodCounters
+
+__all__ = [
+    "CgroupDriver",
+    "CgroupVersion",
+    "KubepodsLayout",
+    "PodCgroupReader",
+    "detect_cgroup_version",
+    "detect_kubepods_layout",
+    "pod_uid_from_cgroup_name",
+]
+
+CgroupVersion = Literal["v1", "v2"]
+CgroupDriver = Literal["systemd", "cgroupfs"]
+
+_KUBEPODS_CANDIDATES: tuple[tuple[str, CgroupDriver, str], ...] = (
+    ("kubepods.slice", "systemd", "kubepods"),
+    ("kubepods", "cgroupfs", ""),
+    ("kubelet.slice/kubelet-kubepods.slice", "systemd", "kubelet-kubepods"),
+    ("kubelet/kubepods", "cgroupfs", ""),
+)
+"""(path under the hierarchy, driver, systemd slice prefix), most common first."""
+
+_V1_CPUACCT_HIERARCHIES = ("cpu,cpuacct", "cpuacct,cpu", "cpuacct")
+_VANISHED = (errno.ENOENT, errno.ENODEV, errno.ESRCH)
+
+
+def detect_cgroup_version(cgroupfs: str) -> CgroupVersion:
+    """v2 when the mount is the unified hierarchy (it has ``cgroup.controllers``).
+
+    A hybrid host (v1 controllers plus ``unified/``) counts as v1: the kubelet
+    uses the v1 controllers there.
+    """
+    return "v2" if os.path.exists(f"{cgroupfs}/cgroup.controllers") else "v1"
+
+
+@dataclass(frozen=True, slots=True)
+class KubepodsLayout:
+    """Where the kubepods cgroup is and how its children are named."""
+
+    version: CgroupVersion
+    driver: CgroupDriver
+    cpu_root: str
+    """The kubepods directory in the hierarchy holding CPU counters."""
+    memory_root: str
+    """The kubepods directory in the memory hierarchy (= ``cpu_root`` on v2)."""
+    slice_prefix: str = "kubepods"
+    """systemd only: ``kubepods``, or ``kubelet-kubepods`` on kind."""
+
+    def qos_directories(self) -> tuple[tuple[QosClass, str], ...]:
+        """Each QoS class with its directory relative to the kubepods root."""
+        if self.driver == "systemd":
+            prefix = self.slice_prefix
+            return (
+                ("Guaranteed", ""),
+                ("Burstable", f"/{prefix}-burstable.slice"),
+                ("BestEffort", f"/{prefix}-besteffort.slice"),
+            )
+        return (("Guaranteed", ""), ("Burstable", "/burstable"), ("BestEffort", "/besteffort"))
+
+
+def detect_kubepods_layout(cgroupfs: str) -> KubepodsLayout | None:
+    """Find the kubepods cgroup under ``cgroupfs``; None when there is none."""
+    version = detect_cgroup_version(cgroupfs)
+    for relative, driver, prefix in _KUBEPODS_CANDIDATES:
+        if version == "v2":
+            root = f"{cgroupfs}/{relative}"
+            if os.path.isdir(root):
+                return KubepodsLayout("v2", driver, root, root, prefix)
+            continue
+        memory_root = f"{cgroupfs}/memory/{relative}"
+        if not os.path.isdir(memory_root):
+            continue
+        for hierarchy in _V1_CPUACCT_HIERARCHIES:
+            cpu_root = f"{cgroupfs}/{hierarchy}/{relative}"
+            if os.path.isdir(cpu_root):
+                return KubepodsLayout("v1", driver, cpu_root, memory_root, prefix)
+    return None
+
+
+def pod_uid_from_cgroup_name(name: str) -> str | None:
+    """The pod UID in a pod cgroup's directory name, or None if it is not a pod's.
+
+    ``kubepods-burstable-pod1b2c_3d.slice`` and ``pod1b2c-3d`` both give
+    ``1b2c-3d``. UIDs are hex and dashes, so the last ``pod`` is the marker.
+    """
+    if name.endswith(".slice"):
+        name = name[:-6]
+    head, marker, uid = name.rpartition("pod")
+    if not marker or not uid or (head and not head.endswith("-")):
+        return None
+    return uid.replace("_", "-")
+
+
+def _read_pod_v2(directory: str, uid: str, qos: QosClass) -> PodCounters:
+    usage_usec = keyed_value(read_bytes(f"{directory}/cpu.stat"), b"usage_usec")
+    current = read_int(f"{directory}/memory.current")
+    inactive = keyed_value(read_bytes(f"{directory}/memory.stat"), b"inactive_file")
+    return PodCounters(uid, qos, usage_usec / 1e6, max(current - inactive, 0))
+
+
+def _read_pod_v1(cpu_dir: str, memory_dir: str, uid: str, qos: QosClass) -> PodCounters:
+    usage_ns = read_int(f"{cpu_dir}/cpuacct.usage")
+    current = read_int(f"{memory_dir}/memory.usage_in_bytes")
+    inactive = keyed_value(read_bytes(f"{memory_dir}/memory.stat"), b"total_inactive_file")
+    return PodCounters(uid, qos, usage_ns / 1e9, max(current - inactive, 0))
+
+
+class PodCgroupReader:
+    """Reads every pod's counters under one cgroup mount, layout found once.
+
+    The layout is detected on first use and kept while its kubepods directory
+    exists; directories are re-listed every cycle because pods come and go.
+    """
+
+    def __init__(self, cgroupfs: str) -> None:
+        self._cgroupfs = cgroupfs.rstrip("/") or "/"
+        self._layout: KubepodsLayout | None = None
+
+    @property
+    def layout(self) -> KubepodsLayout | None:
+        """The layout in use (None before the first read or when none was found)."""
+        return self._layout
+
+    def read(self) -> tuple[tuple[PodCounters, ...], tuple[str, ...]]:
+        """Every pod's counters now, and warnings about what could not be read."""
+        layout = self._layout or detect_kubepods_layout(self._cgroupfs)
+        if layout is None:
+            return (), (f"no kubepods cgroup under {self._cgroupfs}; per-pod usage left out",)
+        try:
+            pods, problems = self._read_layout(layout)
+        except FileNotFoundError:
+            self._layout = None
+            return (), (f"kubepods cgroup under {self._cgroupfs} disappeared",)
+        self._layout = layout
+        if not problems:
+            return pods, ()
+        return pods, (f"{len(problems)} pod cgroup(s) unreadable, first: {problems[0]}",)
+
+    def _read_layout(self, layout: KubepodsLayout) -> tuple[tuple[PodCounters, ...], list[str]]:
+        pods: list[PodCounters] = []
+        problems: list[str] = []
+        v2 = layout.version == "v2"
+        for qos, relative in layout.qos_directories():
+            cpu_parent = layout.cpu_root + relative
+            memory_parent = layout.memory_root + relative
+            try:
+                entries = os.scandir(cpu_parent)
+            except FileNotFoundError:
+                if not relative:
+                    raise
+                continue
+            with entries:
+                for entry in entries:
+                    uid = pod_uid_from_cgroup_name(entry.name)
+                    if uid is None:
+                        continue
+                    try:
+                        if v2:
+                            pods.append(_read_pod_v2(entry.path, uid, qos))
+                        else:
+                            memory_dir = f"{memory_parent}/{entry.name}"
+                            pods.append(_read_pod_v1(entry.path, memory_dir, uid, qos))
+                    except OSError as error:
+                        if error.errno not in _VANISHED:
+                            problems.append(f"{entry.path}: {error.strerror}")
+                    except ValueError as error:
+                        problems.append(f"{entry.path}: {error}")
+        return tuple(pods), problems

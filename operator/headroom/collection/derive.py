@@ -1,0 +1,130 @@
+"""From two raw samples to the figures a ResourceReport carries — pure, no I/O.
+
+Rates need two readings: CPU utilisation (FR-001) is the busy share of the
+CPU-time delta, a pod's CPU cores its usage delta over the monotonic delta.
+A first sample, a counter that went backwards (node or pod restarted) or a
+clock that did not advance gives 0 % for the node and no cores for a pod
+rather than a wrong number. Percentages are rounded to 1 decimal, cores to 4.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from headroom.api import (
+    CpuFigures,
+    DiskFigures,
+    MemoryFigures,
+    PodUsage,
+    ResourceReportStatus,
+)
+from headroom.collection.sample import CpuTimes, PodCounters, RawSample
+
+__all__ = [
+    "cpu_utilization_percent",
+    "derive_status",
+    "disk_max_used_percent",
+    "pod_cpu_cores",
+    "rounded_percent",
+]
+
+
+def rounded_percent(value: float) -> float:
+    """A percentage clamped to 0..100 (NaN to 0) and rounded to 1 decimal."""
+    if not math.isfinite(value):
+        return 100.0 if value == math.inf else 0.0
+    return round(min(max(value, 0.0), 100.0), 1)
+
+
+def cpu_utilization_percent(previous: CpuTimes | None, current: CpuTimes) -> float:
+    """FR-001: busy share of the CPU time elapsed between two samples, in %."""
+    if previous is None:
+        return 0.0
+    total = current.total - previous.total
+    if not total > 0:
+        return 0.0
+    return rounded_percent(100.0 * (current.busy - previous.busy) / total)
+
+
+def pod_cpu_cores(
+    previous: PodCounters | None, current: PodCounters, seconds: float
+) -> float | None:
+    """CPU cores a pod used over ``seconds``; None without a usable previous counter."""
+    if previous is None or not seconds > 0:
+        return None
+    used = current.cpu_usage_seconds - previous.cpu_usage_seconds
+    if not used >= 0 or not math.isfinite(used / seconds):
+        return None
+    return round(used / seconds, 4)
+
+
+def disk_max_used_percent(disks: tuple[DiskFigures, ...] | list[DiskFigures]) -> float | None:
+    """The fullest measured path's used %, for ``kubectl get rr``; None if none measured."""
+    measured = [d.usedPercent for d in disks if d.error is None and d.usedPercent is not None]
+    return max(measured) if measured else None
+
+
+def _rounded_memory(memory: MemoryFigures) -> MemoryFigures:
+    percent = rounded_percent(memory.usedPercent)
+    if percent == memory.usedPercent:
+        return memory
+    return memory.model_copy(update={"usedPercent": percent})
+
+
+def _rounded_disk(disk: DiskFigures) -> DiskFigures:
+    if disk.usedPercent is None:
+        return disk
+    percent = rounded_percent(disk.usedPercent)
+    if percent == disk.usedPercent:
+        return disk
+    return disk.model_copy(update={"usedPercent": percent})
+
+
+def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage]:
+    before = {pod.uid: pod for pod in previous.pods} if previous is not None else {}
+    seconds = current.monotonic - previous.monotonic if previous is not None else 0.0
+    return [
+        PodUsage(
+            uid=pod.uid,
+            qosClass=pod.qos_class,
+            cpuCores=pod_cpu_cores(before.get(pod.uid), pod, seconds),
+            memoryBytes=pod.memory_working_set_bytes,
+        )
+        for pod in sorted(current.pods, key=lambda pod: pod.uid)
+    ]
+
+
+def derive_status(
+    previous: RawSample | None,
+    current: RawSample,
+    *,
+    collected_at: datetime,
+    agent_version: str,
+    heartbeat_seconds: int,
+) -> ResourceReportStatus:
+    """The ResourceReport status for ``current``, with rates since ``previous``.
+
+    Conditions are left empty: they belong to the agent, which knows whether
+    the write itself succeeded.
+    """
+    disks = [_rounded_disk(disk) for disk in current.disks]
+    pods = _pod_usages(previous, current)
+    return ResourceReportStatus(
+        collectedAt=collected_at,
+        agentVersion=agent_version,
+        heartbeatSeconds=heartbeat_seconds,
+        cpu=CpuFigures(
+            utilizationPercent=cpu_utilization_percent(
+                previous.cpu_times if previous is not None else None, current.cpu_times
+            ),
+            physicalCores=current.physical_cores,
+            logicalCores=current.logical_cores,
+        ),
+        memory=_rounded_memory(current.memory),
+        disks=disks,
+        diskMaxUsedPercent=disk_max_used_percent(disks),
+        podCount=len(pods),
+        pods=pods,
+        agentContainer=current.agent_container,
+    )
