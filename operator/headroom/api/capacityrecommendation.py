@@ -101,15 +101,25 @@ class Fit(ApiModel):
     """Where more replicas fit right now."""
 
     additionalReplicas: Count
-    nodes: list[NodeFit] = Field(default_factory=list)
-    excludedNodes: list[ExcludedNode] = Field(default_factory=list)
+    nodes: list[NodeFit] = Field(
+        default_factory=list, description="where most fit, most first (at most 20 listed)"
+    )
+    fittingNodeCount: Count = Field(
+        default=0, description="nodes where at least one more replica fits, listed or not"
+    )
+    excludedNodes: list[ExcludedNode] = Field(
+        default_factory=list, description="by name (at most 20 listed)"
+    )
+    excludedNodeCount: Count = Field(default=0, description="nodes left out, listed or not")
 
 
 class Evidence(ApiModel):
     """What the figures rest on."""
 
     windowSeconds: Count
-    samples: Count
+    halfLifeSeconds: Count | None = Field(default=None, description="of the samples' weights")
+    samples: Count = Field(description="per-pod observations (memory)")
+    cpuSamples: Count = Field(default=0, description="of which with CPU")
     cpuPercentile: Percent
     memoryPercentile: Percent
     cpuUsageCores: Cores | None = Field(default=None, description="per-pod CPU at the percentile")
@@ -140,7 +150,8 @@ class UsageHistory(ApiModel):
 
     cpu: DecayingHistogram
     memory: DecayingHistogram
-    samples: Count = 0
+    samples: Count = Field(default=0, description="per-pod observations (memory)")
+    cpuSamples: Count = Field(default=0, description="of which with CPU (not a pod's first)")
     firstSampleAt: datetime | None = None
     lastSampleAt: datetime | None = None
 

@@ -1,0 +1,89 @@
+"""One expert's usage history: per-pod CPU and memory samples, persisted across restarts.
+
+Every cycle the controller adds one observation per running pod of the expert
+(from the ResourceReports: CPU cores between the agent's last two cycles, and
+the working set). CPU goes into a decaying histogram for its percentile,
+memory into another for its peak (see :mod:`headroom.recommend.histogram`).
+Samples are per pod, not per replica set: a request is per pod, so its
+evidence must be too.
+
+The history lives in the CapacityRecommendation status
+(:class:`headroom.api.UsageHistory`), so a restarted or failed-over controller
+does not start from nothing — VPA keeps the same in
+``VerticalPodAutoscalerCheckpoint`` objects; KRR re-reads Prometheus each run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from headroom.api.capacityrecommendation import UsageHistory
+from headroom.recommend.histogram import DecayingHistogram
+
+__all__ = ["ExpertHistory"]
+
+
+@dataclass(slots=True)
+class ExpertHistory:
+    """The in-memory form of :class:`headroom.api.UsageHistory` (cheap to add to)."""
+
+    cpu: DecayingHistogram
+    memory: DecayingHistogram
+    samples: int = 0
+    cpu_samples: int = 0
+    first_sample_at: datetime | None = None
+    last_sample_at: datetime | None = None
+
+    @classmethod
+    def new(cls, half_life_seconds: float, now: datetime) -> ExpertHistory:
+        """An empty history (CPU: 10m first bucket; memory: 1 MiB; both growing 5 %)."""
+        return cls(
+            cpu=DecayingHistogram.for_cpu(half_life_seconds, now),
+            memory=DecayingHistogram.for_memory(half_life_seconds, now),
+        )
+
+    def add_observation(self, cpu_cores: float | None, memory_bytes: int, at: datetime) -> None:
+        """Add one pod's usage observed at ``at``, each sample with weight 1.
+
+        ``cpu_cores`` is ``None`` on a pod's first agent cycle (a rate needs two
+        readings): then only memory is recorded. The caller adds each
+        (pod, report time) once; a report seen twice would count twice.
+        """
+        if cpu_cores is not None:
+            self.cpu.add_sample(cpu_cores, 1.0, at)
+            self.cpu_samples += 1
+        self.memory.add_sample(float(memory_bytes), 1.0, at)
+        self.samples += 1
+        if self.first_sample_at is None or at < self.first_sample_at:
+            self.first_sample_at = at
+        if self.last_sample_at is None or at > self.last_sample_at:
+            self.last_sample_at = at
+
+    def prune(self, now: datetime, window_seconds: float) -> None:
+        """Forget buckets that fell out of the window and compact both histograms."""
+        self.cpu.prune(now, window_seconds)
+        self.memory.prune(now, window_seconds)
+
+    def to_model(self) -> UsageHistory:
+        """The persisted form (exact: :meth:`from_model` gives the same percentiles and peaks)."""
+        return UsageHistory(
+            cpu=self.cpu.to_model(),
+            memory=self.memory.to_model(),
+            samples=self.samples,
+            cpuSamples=self.cpu_samples,
+            firstSampleAt=self.first_sample_at,
+            lastSampleAt=self.last_sample_at,
+        )
+
+    @classmethod
+    def from_model(cls, model: UsageHistory) -> ExpertHistory:
+        """Read a persisted history back; :class:`ValueError` when it is inconsistent."""
+        return cls(
+            cpu=DecayingHistogram.from_model(model.cpu),
+            memory=DecayingHistogram.from_model(model.memory),
+            samples=model.samples,
+            cpu_samples=model.cpuSamples,
+            first_sample_at=model.firstSampleAt,
+            last_sample_at=model.lastSampleAt,
+        )
