@@ -43,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"headroom {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _agent_parser(sub)
+    controller = sub.add_parser(
+        "controller",
+        help="turn reports, Nodes and expert Deployments into CapacityRecommendations",
+        description="Settings come from HEADROOM_* environment variables; flags override them.",
+    )
+    controller.add_argument("--expert-selector", dest="expert_selector")
+    controller.add_argument("--kubeconfig")
+    controller.add_argument("--metrics-port", dest="metrics_port", type=int)
+    controller.add_argument("--health-port", dest="health_port", type=int)
+    controller.add_argument("--identity", help="this replica's name in the Lease")
+    controller.add_argument("--lease-namespace", dest="lease_namespace")
+    controller.add_argument("--recompute-seconds", dest="recompute_seconds", type=float)
+    controller.add_argument("--log-level", default="INFO")
     crds = sub.add_parser("crds", help="generate the CRD YAML from the API models")
     crds.add_argument(
         "--output-dir",
@@ -80,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from headroom.agent.main import run_agent
 
         return run_agent(args)
+    if args.command == "controller":
+        from headroom.controller.main import run_controller
+
+        return run_controller(args)
     if args.command == "crds":
         return _crds(args)
     raise AssertionError(args.command)  # pragma: no cover - argparse refuses others

@@ -13,7 +13,13 @@ __all__ = ["setup_logging"]
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, and any ``extra``."""
 
-    _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+    # kopf attaches its settings and object references to every record: keep the reference.
+    _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
+        "message",
+        "asctime",
+        "settings",
+        "k8s_skip",
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -39,3 +45,5 @@ def setup_logging(level: str = "INFO", json_logs: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # kopf logs every handler call at INFO; with one event per Pod change that drowns the rest.
+    logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, root.level))

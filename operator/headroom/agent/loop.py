@@ -17,7 +17,7 @@ from headroom import __version__
 from headroom.agent.policy import Backoff, WritePolicy
 from headroom.agent.reports import ReportStore
 from headroom.agent.settings import AgentSettings
-from headroom.api import ResourceReportStatus
+from headroom.api import Condition, ResourceReportStatus
 from headroom.collection.derive import derive_status
 from headroom.collection.sample import NodeReader, RawSample
 from headroom.kube.client import ApiError
@@ -60,6 +60,7 @@ class Agent:
         self.retry_at = 0.0
         self.previous: RawSample | None = None
         self.latest: ResourceReportStatus | None = None
+        self.reporting_since: datetime | None = None
         self.writes = 0
         self.failures = 0
 
@@ -74,6 +75,18 @@ class Agent:
             heartbeat_seconds=self.settings.heartbeat_seconds,
         )
         self.previous = sample
+        if self.reporting_since is None:
+            self.reporting_since = status.collectedAt
+        # The controller sets Stale=True when heartbeats stop; every write clears it.
+        status.conditions = [
+            Condition(
+                type="Stale",
+                status="False",
+                reason="AgentReporting",
+                message=f"agent heartbeat every {self.settings.heartbeat_seconds}s",
+                lastTransitionTime=self.reporting_since,
+            )
+        ]
         self.latest = status
         return status
 

@@ -136,6 +136,12 @@ class ResourceReport(ApiModel):
             PrinterColumn("Disk%", "number", ".status.diskMaxUsedPercent", "fullest path"),
             PrinterColumn("Pods", "integer", ".status.podCount"),
             PrinterColumn("Last Report", "date", ".status.collectedAt"),
+            PrinterColumn(
+                "Stale",
+                "string",
+                '.status.conditions[?(@.type=="Stale")].status',
+                "True once the controller saw no heartbeat for 3 periods",
+            ),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ),
     )

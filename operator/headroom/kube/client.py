@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,6 +57,8 @@ class KubeClient:
         self._user_agent = user_agent
         self._ssl: ssl.SSLContext = config.ssl_context()
         self._conn: http.client.HTTPSConnection | None = None
+        # One connection, one request at a time: callers may share a client across threads.
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Drop the connection (a new one is opened on the next request)."""
@@ -80,6 +83,21 @@ class KubeClient:
         if body is not None:
             payload = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = content_type
+        with self._lock:
+            status, reason, raw = self._send(method, path, payload, headers)
+        data: dict[str, Any] = {}
+        if raw:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = {"message": raw[:200].decode(errors="replace")}
+        if status >= 400:
+            raise ApiError(status, str(data.get("reason", reason)), str(data.get("message")))
+        return data
+
+    def _send(
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, str, bytes]:
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPSConnection(
@@ -87,21 +105,10 @@ class KubeClient:
                 )
             self._conn.request(method, self._prefix + path, body=payload, headers=headers)
             response = self._conn.getresponse()
-            raw = response.read()
+            return response.status, response.reason, response.read()
         except (OSError, http.client.HTTPException) as error:
             self.close()
-            raise ApiUnavailable(f"{method} {path}: {error}") from error
-        data: dict[str, Any] = {}
-        if raw:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = {"message": raw[:200].decode(errors="replace")}
-        if response.status >= 400:
-            raise ApiError(
-                response.status, str(data.get("reason", response.reason)), str(data.get("message"))
-            )
-        return data
+            raise ApiUnavailable(f"{method} {path}: {error!r}") from error
 
     def get(self, path: str) -> dict[str, Any]:
         """GET an object or list."""
@@ -114,3 +121,11 @@ class KubeClient:
     def replace(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """PUT a whole object (optimistic concurrency through its resourceVersion)."""
         return self.request("PUT", path, body)
+
+    def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH with a JSON merge patch (RFC 7386)."""
+        return self.request("PATCH", path, body, content_type="application/merge-patch+json")
+
+    def delete(self, path: str) -> dict[str, Any]:
+        """DELETE one object."""
+        return self.request("DELETE", path)

@@ -1,0 +1,137 @@
+"""kopf handlers: thin, they only feed the in-memory state (CT).
+
+Every handler is an ``on.event`` handler: it neither patches the object nor
+adds finalizers, so the controller needs only get/list/watch on what it
+follows. Recomputation and writes happen in the runtime's batch loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from headroom.controller.runtime import Runtime
+from headroom.kube.config import load_config
+
+__all__ = ["RUNTIME_KEY"]
+
+log = logging.getLogger(__name__)
+
+RUNTIME_KEY = "runtime"
+
+
+def _runtime(memo: kopf.Memo) -> Runtime:
+    runtime: Runtime = memo[RUNTIME_KEY]
+    return runtime
+
+
+@kopf.on.login()
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """The same credentials as our own client: kubeconfig or in-cluster service account."""
+    config = load_config(_runtime(memo).settings.kubeconfig)
+    return kopf.ConnectionInfo(
+        server=config.server,
+        ca_path=str(config.ca_file) if config.ca_file else None,
+        insecure=config.insecure,
+        token=config.bearer_token(),
+        certificate_path=str(config.client_cert_file) if config.client_cert_file else None,
+        private_key_path=str(config.client_key_file) if config.client_key_file else None,
+    )
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Configure kopf once, then start the election and the batch loop."""
+    # Both replicas run fully and a Lease picks the writer: kopf peering would pause all.
+    settings.peering.standalone = True
+    # We post our own Events (recommendation changes, stale reports); kopf's per-handler
+    # log events would be noise on every Pod.
+    settings.posting.enabled = False
+    # Resources are fixed; no need to scan CRDs or namespaces (and no RBAC for it).
+    settings.scanning.disabled = True
+    # Long watches, re-established quietly; the batch loop tolerates short gaps.
+    settings.watching.server_timeout = 600
+    settings.watching.client_timeout = 660
+    runtime = _runtime(memo)
+    # History first, so no report can start an expert's history afresh (startup
+    # handlers finish before any watch begins).
+    await asyncio.to_thread(runtime.restore_histories)
+    memo["tasks"] = [
+        asyncio.create_task(runtime.lease_loop(), name="lease"),
+        asyncio.create_task(runtime.batch_loop(), name="batch"),
+    ]
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the loops and hand the Lease over at once."""
+    for task in memo.get("tasks", []):
+        task.cancel()
+    await asyncio.to_thread(_runtime(memo).elector.release)
+
+
+def _deleted(event: kopf.RawEvent) -> bool:
+    return event.get("type") == "DELETED"
+
+
+@kopf.on.event("", "v1", "nodes")
+def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Allocatable, cordon and pressure of a Node."""
+    state, body = _runtime(memo).state, event["object"]
+    if _deleted(event):
+        state.delete_node(body["metadata"]["name"])
+    else:
+        state.upsert_node(body)
+
+
+@kopf.on.event("", "v1", "pods")
+def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Placement, owner and requests of every Pod (requests per node)."""
+    state, body = _runtime(memo).state, event["object"]
+    if _deleted(event):
+        state.delete_pod(body["metadata"]["uid"])
+    else:
+        state.upsert_pod(body)
+
+
+@kopf.on.event("apps", "v1", "replicasets")
+def replicaset_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Which Deployment owns each ReplicaSet (pod → Deployment)."""
+    state, meta = _runtime(memo).state, event["object"]["metadata"]
+    if _deleted(event):
+        state.delete_replicaset(meta.get("namespace", ""), meta["name"])
+    else:
+        state.upsert_replicaset(event["object"])
+
+
+@kopf.on.event("apps", "v1", "deployments")
+def deployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Expert Deployments (by label selector) and their templates and annotations."""
+    state, body = _runtime(memo).state, event["object"]
+    if _deleted(event):
+        state.delete_deployment(body["metadata"].get("namespace", ""), body["metadata"]["name"])
+    else:
+        state.upsert_deployment(body)
+
+
+@kopf.on.event("headroom.dev", "v1alpha1", "resourcereports")
+def report_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """A node's figures."""
+    state, body = _runtime(memo).state, event["object"]
+    if _deleted(event):
+        state.delete_report(body["metadata"]["name"])
+    else:
+        state.upsert_report(body)
+
+
+@kopf.on.event("headroom.dev", "v1alpha1", "capacityrecommendations")
+def recommendation_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Our own output: known objects, and persisted history after a restart."""
+    state, meta = _runtime(memo).state, event["object"]["metadata"]
+    if _deleted(event):
+        state.delete_recommendation(meta.get("namespace", ""), meta["name"])
+    else:
+        state.upsert_recommendation(event["object"])

@@ -1,0 +1,388 @@
+"""The controller's in-memory model of the cluster, fed by watch events (pure).
+
+Handlers hand raw object bodies (dicts) to :class:`ClusterState`; it keeps only
+what recomputation needs, in compact records, and maintains running totals
+incrementally (requests per node, usage per expert and node) so a batch
+recompute never walks every pod (STYLE habit 5: indexes, not look-ups).
+
+Usage history is fed here too: each new report adds one observation per pod
+of an expert to that expert's :class:`~headroom.recommend.history.ExpertHistory`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from headroom.api.capacityrecommendation import UsageHistory
+from headroom.controller.selector import LabelSelector
+from headroom.recommend.history import ExpertHistory
+from headroom.recommend.quantities import parse_cpu_cores, parse_memory_bytes, pod_requests
+
+__all__ = ["ClusterState", "ExpertInfo", "ExpertKey", "NodeInfo", "PodInfo", "ReportInfo"]
+
+log = logging.getLogger(__name__)
+
+ExpertKey = tuple[str, str]
+"""(namespace, Deployment name)."""
+
+PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def parse_time(text: str) -> datetime:
+    """RFC 3339 as the API server writes it."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(slots=True)
+class NodeInfo:
+    """What fit needs from a Node."""
+
+    name: str
+    allocatable_cpu: float
+    allocatable_memory: int
+    unschedulable: bool
+    problems: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class ReportInfo:
+    """What the controller needs from a ResourceReport."""
+
+    node: str
+    collected_at: datetime
+    heartbeat_seconds: int
+    free_cpu: float
+    available_memory: int
+    received_at: float
+    pods: dict[str, tuple[float | None, int]]
+
+
+@dataclass(slots=True)
+class PodInfo:
+    """A pod's placement, owner and requests."""
+
+    uid: str
+    namespace: str
+    node: str | None
+    owner_replicaset: str | None
+    cpu_request: float
+    memory_request: int
+    counted: bool
+
+
+@dataclass(slots=True)
+class ExpertInfo:
+    """An expert Deployment as the recommendation needs it."""
+
+    namespace: str
+    name: str
+    uid: str
+    replicas: int
+    annotations: dict[str, str]
+    cpu_request: float | None
+    memory_request: int | None
+    generation: int
+
+
+@dataclass
+class ClusterState:
+    """Everything the controller knows, updated one event at a time."""
+
+    selector: LabelSelector
+    half_life_seconds: float = 24 * 3600
+    nodes: dict[str, NodeInfo] = field(default_factory=dict)
+    reports: dict[str, ReportInfo] = field(default_factory=dict)
+    pods: dict[str, PodInfo] = field(default_factory=dict)
+    replicaset_owner: dict[tuple[str, str], str] = field(default_factory=dict)
+    experts: dict[ExpertKey, ExpertInfo] = field(default_factory=dict)
+    histories: dict[ExpertKey, ExpertHistory] = field(default_factory=dict)
+    restored_until: dict[ExpertKey, datetime] = field(default_factory=dict)
+    node_requests: dict[str, list[float]] = field(default_factory=dict)
+    usage: dict[ExpertKey, dict[str, tuple[float, int, int]]] = field(default_factory=dict)
+    unprocessed: dict[str, set[str]] = field(default_factory=dict)
+    recommendations: dict[ExpertKey, str] = field(default_factory=dict)
+    gone: set[ExpertKey] = field(default_factory=set)
+    dirty: bool = True
+    pending_since: list[float] = field(default_factory=list)
+
+    # --- nodes --------------------------------------------------------------------
+
+    def upsert_node(self, body: Mapping[str, Any]) -> None:
+        """A Node was added or changed."""
+        name = body["metadata"]["name"]
+        status = body.get("status") or {}
+        allocatable = status.get("allocatable") or {}
+        problems = []
+        for condition in status.get("conditions") or []:
+            kind, value = condition.get("type"), condition.get("status")
+            if kind in PRESSURE_CONDITIONS and value == "True":
+                problems.append(kind)
+            elif kind == "Ready" and value != "True":
+                problems.append("NotReady")
+        info = NodeInfo(
+            name=name,
+            allocatable_cpu=parse_cpu_cores(allocatable.get("cpu", 0)),
+            allocatable_memory=parse_memory_bytes(allocatable.get("memory", 0)),
+            unschedulable=bool((body.get("spec") or {}).get("unschedulable")),
+            problems=tuple(problems),
+        )
+        if self.nodes.get(name) != info:
+            self.nodes[name] = info
+            self._touch()
+
+    def delete_node(self, name: str) -> None:
+        """A Node is gone."""
+        if self.nodes.pop(name, None) is not None:
+            self._touch()
+
+    # --- reports ------------------------------------------------------------------
+
+    def upsert_report(self, body: Mapping[str, Any], received_at: float | None = None) -> None:
+        """A ResourceReport was written: keep its figures and learn from its pods."""
+        status = body.get("status")
+        if not status:
+            return
+        name = body["metadata"]["name"]
+        collected_at = parse_time(status["collectedAt"])
+        previous = self.reports.get(name)
+        if previous is not None and previous.collected_at >= collected_at:
+            return  # a replay of what we have (e.g. a re-list after a watch restart)
+        cpu, memory = status["cpu"], status["memory"]
+        report = ReportInfo(
+            node=name,
+            collected_at=collected_at,
+            heartbeat_seconds=int(status.get("heartbeatSeconds") or 60),
+            free_cpu=cpu["logicalCores"] * (1 - cpu["utilizationPercent"] / 100),
+            available_memory=int(memory["availableBytes"]),
+            received_at=time.monotonic() if received_at is None else received_at,
+            pods={
+                p["uid"]: (p.get("cpuCores"), int(p["memoryBytes"]))
+                for p in status.get("pods") or []
+            },
+        )
+        self.reports[name] = report
+        self.unprocessed[name] = set(report.pods)
+        self.pending_since.append(report.received_at)
+        self._touch()
+
+    def delete_report(self, name: str) -> None:
+        """A ResourceReport is gone (its Node was deleted)."""
+        self.unprocessed.pop(name, None)
+        if self.reports.pop(name, None) is not None:
+            for per_node in self.usage.values():
+                per_node.pop(name, None)
+            self._touch()
+
+    def _resolve(self, uid: str) -> tuple[bool, ExpertKey | None]:
+        """(known, expert): whether a pod can be placed yet, and its expert Deployment.
+
+        A pod whose Pod or ReplicaSet has not arrived yet is not known: watches
+        start together, so a report can come before the pods it mentions.
+        """
+        pod = self.pods.get(uid)
+        if pod is None:
+            return False, None
+        if pod.owner_replicaset is None:
+            return True, None
+        deployment = self.replicaset_owner.get((pod.namespace, pod.owner_replicaset))
+        if deployment is None:
+            return False, None
+        key = (pod.namespace, deployment)
+        return True, key if key in self.experts else None
+
+    def ingest_pending(self) -> int:
+        """Learn from reports not fully processed yet; returns observations added.
+
+        Each (pod, report) adds one observation to its expert's history exactly
+        once; pods the controller cannot place yet wait for the next batch.
+        """
+        added = 0
+        for name in list(self.unprocessed):
+            report = self.reports.get(name)
+            waiting = self.unprocessed.pop(name)
+            if report is None:
+                continue
+            still: set[str] = set()
+            for uid in waiting:
+                known, key = self._resolve(uid)
+                if not known:
+                    still.add(uid)
+                elif key is not None:
+                    restored = self.restored_until.get(key)
+                    if restored is None or report.collected_at > restored:
+                        cpu, memory = report.pods[uid]
+                        self.history(key, report.collected_at).add_observation(
+                            cpu, memory, report.collected_at
+                        )
+                        added += 1
+            if still:
+                self.unprocessed[name] = still
+            self._total_usage(report)
+        return added
+
+    def _total_usage(self, report: ReportInfo) -> None:
+        """What each expert's pods on this node use now (for replicas)."""
+        totals: dict[ExpertKey, tuple[float, int, int]] = {}
+        for uid, (cpu, memory) in report.pods.items():
+            key = self._resolve(uid)[1]
+            if key is None:
+                continue
+            cpu_sum, memory_sum, count = totals.get(key, (0.0, 0, 0))
+            totals[key] = (cpu_sum + (cpu or 0.0), memory_sum + memory, count + 1)
+        for key, per_node in self.usage.items():
+            if key not in totals:
+                per_node.pop(report.node, None)
+        for key, total in totals.items():
+            self.usage.setdefault(key, {})[report.node] = total
+
+    def history(self, key: ExpertKey, now: datetime) -> ExpertHistory:
+        """The expert's history, created empty on first use."""
+        found = self.histories.get(key)
+        if found is None:
+            found = self.histories[key] = ExpertHistory.new(self.half_life_seconds, now)
+        return found
+
+    # --- pods and replica sets ----------------------------------------------------
+
+    def upsert_pod(self, body: Mapping[str, Any]) -> None:
+        """A Pod was added or changed: placement and requests count toward its node."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        owner = next(
+            (o["name"] for o in meta.get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"),
+            None,
+        )
+        try:
+            cpu, memory = pod_requests(spec)
+        except ValueError as error:
+            log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), error)
+            cpu, memory = None, None
+        phase = (body.get("status") or {}).get("phase")
+        node = spec.get("nodeName")
+        info = PodInfo(
+            uid=meta["uid"],
+            namespace=meta.get("namespace", ""),
+            node=node,
+            owner_replicaset=owner,
+            cpu_request=cpu or 0.0,
+            memory_request=memory or 0,
+            counted=bool(node) and phase not in TERMINAL_PHASES,
+        )
+        old = self.pods.get(info.uid)
+        if old == info:
+            return
+        if old is not None:
+            self._count(old, -1)
+        self.pods[info.uid] = info
+        self._count(info, +1)
+        self._touch()
+
+    def delete_pod(self, uid: str) -> None:
+        """A Pod is gone: its requests leave its node."""
+        old = self.pods.pop(uid, None)
+        if old is not None:
+            self._count(old, -1)
+            self._touch()
+
+    def _count(self, pod: PodInfo, sign: int) -> None:
+        if not pod.counted or pod.node is None:
+            return
+        totals = self.node_requests.setdefault(pod.node, [0.0, 0.0])
+        totals[0] += sign * pod.cpu_request
+        totals[1] += sign * pod.memory_request
+
+    def upsert_replicaset(self, body: Mapping[str, Any]) -> None:
+        """Remember which Deployment owns a ReplicaSet."""
+        meta = body["metadata"]
+        owner = next(
+            (o["name"] for o in meta.get("ownerReferences") or [] if o.get("kind") == "Deployment"),
+            None,
+        )
+        key = (meta.get("namespace", ""), meta["name"])
+        if owner is None:
+            self.replicaset_owner.pop(key, None)
+        elif self.replicaset_owner.get(key) != owner:
+            self.replicaset_owner[key] = owner
+            self._touch()
+
+    def delete_replicaset(self, namespace: str, name: str) -> None:
+        """A ReplicaSet is gone."""
+        self.replicaset_owner.pop((namespace, name), None)
+
+    # --- deployments and recommendations ------------------------------------------
+
+    def upsert_deployment(self, body: Mapping[str, Any]) -> None:
+        """A Deployment was added or changed: track it while it matches the selector."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        key = (meta.get("namespace", ""), meta["name"])
+        if not self.selector.matches(meta.get("labels")):
+            self.delete_deployment(*key)
+            return
+        template = (spec.get("template") or {}).get("spec") or {}
+        try:
+            cpu, memory = pod_requests(template)
+        except ValueError as error:
+            log.warning("deployment %s/%s: %s", key[0], key[1], error)
+            cpu, memory = None, None
+        replicas = spec.get("replicas")
+        self.experts[key] = ExpertInfo(
+            namespace=key[0],
+            name=key[1],
+            uid=meta["uid"],
+            replicas=1 if replicas is None else int(replicas),
+            annotations=dict(meta.get("annotations") or {}),
+            cpu_request=cpu,
+            memory_request=memory,
+            generation=int(meta.get("generation") or 0),
+        )
+        self.gone.discard(key)
+        self._touch()
+
+    def delete_deployment(self, namespace: str, name: str) -> None:
+        """A Deployment is gone or stopped matching: its recommendation must go."""
+        key = (namespace, name)
+        if self.experts.pop(key, None) is not None:
+            self.histories.pop(key, None)
+            self.usage.pop(key, None)
+            self.restored_until.pop(key, None)
+            self._touch()
+        if key in self.recommendations:
+            self.gone.add(key)
+
+    def upsert_recommendation(self, body: Mapping[str, Any]) -> None:
+        """A CapacityRecommendation exists: remember it, adopt its history after a restart."""
+        meta = body["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        self.recommendations[key] = str(meta.get("resourceVersion", ""))
+        persisted = (body.get("status") or {}).get("history")
+        if persisted and key not in self.histories:
+            try:
+                history = ExpertHistory.from_model(UsageHistory.model_validate(persisted))
+            except ValueError as error:
+                log.warning("%s/%s: ignoring unreadable history: %s", key[0], key[1], error)
+                return
+            self.histories[key] = history
+            if history.last_sample_at is not None:
+                self.restored_until[key] = history.last_sample_at
+        if key not in self.experts and key[1]:
+            self.gone.add(key)  # a leftover: its Deployment is gone or no longer an expert
+
+    def delete_recommendation(self, namespace: str, name: str) -> None:
+        """A CapacityRecommendation is gone (deleted by us, GC or a user)."""
+        key = (namespace, name)
+        self.recommendations.pop(key, None)
+        self.gone.discard(key)
+        if key in self.experts:
+            self._touch()  # a user deleted it: write it again
+
+    def _touch(self) -> None:
+        self.dirty = True
+
+    def now(self) -> datetime:
+        """Wall-clock time for recomputation (one place to fake it in tests)."""
+        return datetime.now(UTC)

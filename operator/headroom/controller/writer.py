@@ -1,0 +1,295 @@
+"""Apply the batch's results to the API server: write only what changed (CT).
+
+A recommendation is written when its significant part (policy, current and
+recommended sizing, fit, conditions) changed, or when the persisted history is
+older than ``persist_history_seconds`` — evidence and history alone change
+with every report and would otherwise turn every batch into a write per
+expert. Material changes raise an Event on the Deployment; a report going
+stale raises an Event on the report and sets its ``Stale`` condition.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from headroom.api import API_VERSION, CapacityRecommendationStatus, Condition
+from headroom.controller import metrics
+from headroom.controller.events import build_event, event_path
+from headroom.controller.state import ExpertInfo, ExpertKey
+from headroom.kube.client import ApiError, KubeClient
+
+__all__ = ["RecommendationWriter", "recommendation_path"]
+
+log = logging.getLogger(__name__)
+
+
+def recommendation_path(namespace: str, name: str = "") -> str:
+    """REST path of the CapacityRecommendations of a namespace, or of one."""
+    base = f"/apis/{API_VERSION}/namespaces/{namespace}/capacityrecommendations"
+    return f"{base}/{name}" if name else base
+
+
+def _signature(status: CapacityRecommendationStatus) -> str:
+    wire = status.to_wire()
+    for volatile in ("history", "evidence", "observedGeneration"):
+        wire.pop(volatile, None)
+    for condition in wire.get("conditions", []):
+        condition.pop("lastTransitionTime", None)
+    return json.dumps(wire, sort_keys=True)
+
+
+def _moved(old: float | None, new: float | None, percent: float) -> bool:
+    if old is None or new is None:
+        return old != new
+    if old == 0:
+        return new != 0
+    return abs(new - old) / old * 100 > percent
+
+
+@dataclass
+class _Written:
+    signature: str
+    at: float
+    status: CapacityRecommendationStatus
+    resource_version: str | None
+
+
+class RecommendationWriter:
+    """Creates, updates and deletes CapacityRecommendations; posts Events."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        identity: str,
+        persist_history_seconds: float,
+        material_change_percent: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.identity = identity
+        self.persist_history_seconds = persist_history_seconds
+        self.material_change_percent = material_change_percent
+        self.clock = clock
+        self.written: dict[ExpertKey, _Written] = {}
+        self.flagged_stale: set[str] = set()
+
+    # --- recommendations ------------------------------------------------------------
+
+    def needs_write(self, key: ExpertKey, status: CapacityRecommendationStatus) -> bool:
+        """Whether ``status`` differs enough from what we last wrote (or is due)."""
+        last = self.written.get(key)
+        if last is None:
+            return True
+        if last.signature != _signature(status):
+            return True
+        return self.clock() - last.at >= self.persist_history_seconds
+
+    def write(
+        self, expert: ExpertInfo, status: CapacityRecommendationStatus, now: datetime
+    ) -> bool:
+        """Write one recommendation if needed; returns whether it was written."""
+        key = (expert.namespace, expert.name)
+        if not self.needs_write(key, status):
+            return False
+        last = self.written.get(key)
+        self._keep_transition_times(last.status if last else None, status)
+        wire = status.to_wire()
+        try:
+            version = self._put_status(expert, wire, last.resource_version if last else None)
+        except ApiError as error:
+            metrics.API_ERRORS.labels("write_recommendation", str(error.status)).inc()
+            log.warning("writing %s/%s failed: %s", *key, error)
+            return False
+        if last is None or self._material(last.status, status):
+            self._post_change_event(expert, last.status if last else None, status, now)
+        self.written[key] = _Written(_signature(status), self.clock(), status, version)
+        metrics.RECOMMENDATIONS_WRITTEN.labels("status").inc()
+        return True
+
+    @staticmethod
+    def _keep_transition_times(
+        old: CapacityRecommendationStatus | None, new: CapacityRecommendationStatus
+    ) -> None:
+        before = {c.type: c for c in old.conditions} if old else {}
+        for condition in new.conditions:
+            previous = before.get(condition.type)
+            if previous is not None and previous.status == condition.status:
+                condition.lastTransitionTime = previous.lastTransitionTime
+
+    def _put_status(self, expert: ExpertInfo, status: dict[str, Any], version: str | None) -> str:
+        path = recommendation_path(expert.namespace, expert.name)
+        if version is None:
+            version = self._get_or_create(expert)
+        for attempt in range(2):
+            body = {
+                "apiVersion": API_VERSION,
+                "kind": "CapacityRecommendation",
+                "metadata": {
+                    "name": expert.name,
+                    "namespace": expert.namespace,
+                    "resourceVersion": version,
+                },
+                "spec": {
+                    "targetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": expert.name,
+                    }
+                },
+                "status": status,
+            }
+            try:
+                answer = self.client.replace(path + "/status", body)
+                return str(answer["metadata"]["resourceVersion"])
+            except ApiError as error:
+                if attempt or error.status not in (404, 409):
+                    raise
+                version = self._get_or_create(expert)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get_or_create(self, expert: ExpertInfo) -> str:
+        path = recommendation_path(expert.namespace, expert.name)
+        try:
+            return str(self.client.get(path)["metadata"]["resourceVersion"])
+        except ApiError as error:
+            if error.status != 404:
+                raise
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "CapacityRecommendation",
+            "metadata": {
+                "name": expert.name,
+                "namespace": expert.namespace,
+                "labels": {"app.kubernetes.io/managed-by": "headroom-controller"},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": expert.name,
+                        "uid": expert.uid,
+                        "controller": True,
+                    }
+                ],
+            },
+            "spec": {
+                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": expert.name}
+            },
+        }
+        created = self.client.create(recommendation_path(expert.namespace), body)
+        metrics.RECOMMENDATIONS_WRITTEN.labels("create").inc()
+        log.info("created CapacityRecommendation %s/%s", expert.namespace, expert.name)
+        return str(created["metadata"]["resourceVersion"])
+
+    def delete(self, key: ExpertKey) -> bool:
+        """Remove the recommendation of a Deployment that is gone or no longer an expert."""
+        try:
+            self.client.delete(recommendation_path(*key))
+        except ApiError as error:
+            if error.status != 404:
+                metrics.API_ERRORS.labels("delete_recommendation", str(error.status)).inc()
+                log.warning("deleting %s/%s failed: %s", *key, error)
+                return False
+        self.written.pop(key, None)
+        metrics.RECOMMENDATIONS_WRITTEN.labels("delete").inc()
+        log.info("deleted CapacityRecommendation %s/%s", *key)
+        return True
+
+    # --- events ---------------------------------------------------------------------
+
+    def _material(
+        self, old: CapacityRecommendationStatus, new: CapacityRecommendationStatus
+    ) -> bool:
+        a, b = old.recommended, new.recommended
+        if a is None or b is None:
+            return a is not b
+        pct = self.material_change_percent
+        return (
+            a.replicas != b.replicas
+            or _moved(a.cpuRequestCores, b.cpuRequestCores, pct)
+            or _moved(a.memoryRequestBytes, b.memoryRequestBytes, pct)
+        )
+
+    def _post_change_event(
+        self,
+        expert: ExpertInfo,
+        old: CapacityRecommendationStatus | None,
+        new: CapacityRecommendationStatus,
+        now: datetime,
+    ) -> None:
+        rec = new.recommended
+        if rec is None:
+            return
+        before = old.recommended if old else None
+        was = (
+            f" (was {before.replicas} × {before.cpuRequest} CPU, {before.memoryRequest})"
+            if before
+            else ""
+        )
+        message = (
+            f"recommend {rec.replicas} replicas × {rec.cpuRequest} CPU, {rec.memoryRequest} memory"
+            f"{was}; {new.fit.additionalReplicas if new.fit else 0} more fit now"
+        )
+        involved = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": expert.name,
+            "namespace": expert.namespace,
+            "uid": expert.uid,
+        }
+        self._post(
+            build_event(
+                involved=involved,
+                reason="RecommendationChanged",
+                message=message,
+                now=now,
+                identity=self.identity,
+            )
+        )
+
+    def _post(self, event: dict[str, Any]) -> None:
+        try:
+            self.client.create(event_path(event["metadata"]["namespace"]), event)
+        except ApiError as error:
+            metrics.API_ERRORS.labels("post_event", str(error.status)).inc()
+            log.warning("posting event %s failed: %s", event["reason"], error)
+
+    # --- stale reports --------------------------------------------------------------
+
+    def flag_stale(self, stale: dict[str, str], now: datetime) -> None:
+        """Mark newly stale reports (condition + Event); forget ones that recovered."""
+        for node in sorted(stale.keys() - self.flagged_stale):
+            message = stale[node]
+            condition = Condition(
+                type="Stale",
+                status="True",
+                reason="NoHeartbeat",
+                message=message,
+                lastTransitionTime=now,
+            )
+            path = f"/apis/{API_VERSION}/resourcereports/{node}/status"
+            try:
+                self.client.merge_patch(path, {"status": {"conditions": [condition.to_wire()]}})
+            except ApiError as error:
+                metrics.API_ERRORS.labels("flag_stale", str(error.status)).inc()
+                log.warning("flagging report %s stale failed: %s", node, error)
+                continue
+            involved = {"apiVersion": API_VERSION, "kind": "ResourceReport", "name": node}
+            self._post(
+                build_event(
+                    involved=involved,
+                    reason="StaleReport",
+                    message=message,
+                    now=now,
+                    identity=self.identity,
+                    kind="Warning",
+                )
+            )
+            self.flagged_stale.add(node)
+        self.flagged_stale &= set(stale)
