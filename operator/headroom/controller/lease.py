@@ -79,10 +79,18 @@ class LeaseElector:
     def path(self) -> str:
         return f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.name}"
 
-    def _spec(self, now: datetime, previous: dict[str, Any]) -> dict[str, Any]:
-        taking_over = previous.get("holderIdentity") != self.identity
-        transitions = int(previous.get("leaseTransitions") or 0) + (1 if taking_over else 0)
-        acquired = _format(now) if taking_over else previous.get("acquireTime", _format(now))
+    def _spec(self, now: datetime, previous: dict[str, Any] | None) -> dict[str, Any]:
+        """The spec we write; ``previous`` is None when creating the Lease.
+
+        As in client-go, a transition is counted on every update that changes
+        the holder (a released Lease has none), never on creation.
+        """
+        before = previous or {}
+        taking_over = before.get("holderIdentity") != self.identity
+        transitions = int(before.get("leaseTransitions") or 0)
+        if previous is not None and taking_over:
+            transitions += 1
+        acquired = _format(now) if taking_over else before.get("acquireTime", _format(now))
         return {
             "holderIdentity": self.identity,
             "leaseDurationSeconds": self.duration_seconds,
@@ -107,7 +115,7 @@ class LeaseElector:
             }
             try:
                 self.client.create(
-                    self.path.rsplit("/", 1)[0], {**body, "spec": self._spec(now, {})}
+                    self.path.rsplit("/", 1)[0], {**body, "spec": self._spec(now, None)}
                 )
             except ApiError as create_error:
                 return self._failed(now, create_error)

@@ -32,6 +32,7 @@ ExpertKey = tuple[str, str]
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 TERMINAL_PHASES = ("Succeeded", "Failed")
+UNRESOLVED_GRACE_SECONDS = 30.0
 
 
 def parse_time(text: str) -> datetime:
@@ -221,7 +222,9 @@ class ClusterState:
                             cpu, memory, report.collected_at
                         )
                         added += 1
-            if still:
+            # Pods the API never shows (they came and went between watches) stop
+            # being looked for once the report is older than the grace period.
+            if still and time.monotonic() - report.received_at < UNRESOLVED_GRACE_SECONDS:
                 self.unprocessed[name] = still
             self._total_usage(report)
         return added

@@ -1,0 +1,179 @@
+"""Writes only on change, one create per recommendation, Events on material changes."""
+
+from __future__ import annotations
+
+import copy
+from datetime import timedelta
+from typing import Any
+
+from headroom.api import CapacityRecommendationStatus
+from headroom.controller.compute import compute_batch
+from headroom.controller.writer import RecommendationWriter
+from headroom.kube.client import ApiError
+from headroom.recommend.policy import SizingDefaults
+from tests.unit.controller_bodies import MiB, deployment, report
+from tests.unit.test_controller_state import T0, populated
+
+
+class FakeApi:
+    """Objects by path, resourceVersions, and a log of every call."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self.version = 0
+        self.conflict_next_put = False
+
+    def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        body = copy.deepcopy(body)
+        body["metadata"]["resourceVersion"] = str(self.version)
+        return body
+
+    def get(self, path: str) -> dict[str, Any]:
+        self.calls.append(("GET", path))
+        if path not in self.objects:
+            raise ApiError(404, "NotFound", path)
+        return copy.deepcopy(self.objects[path])
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("POST", path))
+        if body.get("kind") == "Event":
+            return body
+        stored = self._stamp(body)
+        self.objects[f"{path}/{body['metadata']['name']}"] = stored
+        return stored
+
+    def replace(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("PUT", path))
+        target = path.removesuffix("/status")
+        current = self.objects[target]
+        if self.conflict_next_put:
+            self.conflict_next_put = False
+            self.objects[target] = self._stamp(current)
+            raise ApiError(409, "Conflict", path)
+        if body["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", path)
+        stored = self._stamp({**current, "status": body["status"]})
+        self.objects[target] = stored
+        return stored
+
+    def merge_patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("PATCH", path))
+        return body
+
+    def delete(self, path: str) -> dict[str, Any]:
+        self.calls.append(("DELETE", path))
+        self.objects.pop(path, None)
+        return {}
+
+    def count(self, method: str, fragment: str = "") -> int:
+        return sum(1 for m, p in self.calls if m == method and fragment in p)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def setup() -> tuple[FakeApi, RecommendationWriter, Clock]:
+    api, clock = FakeApi(), Clock()
+    writer = RecommendationWriter(
+        api,
+        identity="me",
+        persist_history_seconds=300,  # type: ignore[arg-type]
+        material_change_percent=10,
+        clock=clock,
+    )
+    return api, writer, clock
+
+
+def batch(
+    pods: dict[str, tuple[float | None, int]], minutes: int = 0, replicas: int = 2
+) -> tuple[Any, CapacityRecommendationStatus]:
+    state = populated()
+    state.upsert_deployment(deployment("expert-a", replicas=replicas))
+    state.upsert_report(report("n1", T0 + timedelta(minutes=minutes), pods))
+    state.ingest_pending()
+    result = compute_batch(state, SizingDefaults(), T0 + timedelta(minutes=minutes))
+    return result.statuses[("team", "expert-a")]
+
+
+def test_first_write_creates_owned_object_then_status_and_an_event() -> None:
+    api, writer, _ = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    assert writer.write(expert, status, T0)
+    created = api.objects[
+        "/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a"
+    ]
+    owner = created["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+        "Deployment",
+        "expert-a",
+        "uid-team-expert-a",
+        True,
+    )
+    assert created["status"]["recommended"]["cpuRequest"] == "250m"
+    assert api.count("POST", "/events") == 1
+
+
+def test_unchanged_figures_are_not_written_again_until_history_is_due() -> None:
+    api, writer, clock = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    writer.write(expert, status, T0)
+    puts = api.count("PUT")
+    # More samples (evidence and history change) but the same recommendation: no write.
+    expert, again = batch({"p1": (0.2, 600 * MiB), "p2": (0.2, 600 * MiB)})
+    assert again.recommended is not None and status.recommended is not None
+    assert again.recommended.cpuRequest == status.recommended.cpuRequest
+    clock.now = 299
+    assert not writer.write(expert, again, T0)
+    assert api.count("PUT") == puts
+    clock.now = 300  # history persistence is due
+    assert writer.write(expert, again, T0)
+    assert api.count("PUT") == puts + 1
+
+
+def test_a_conflict_is_resolved_with_a_fresh_version() -> None:
+    api, writer, _ = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    writer.write(expert, status, T0)
+    api.conflict_next_put = True
+    expert, changed = batch({"p1": (0.2, 600 * MiB)}, replicas=5)
+    assert writer.write(expert, changed, T0)
+    stored = api.objects[
+        "/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a"
+    ]
+    assert stored["status"]["current"]["replicas"] == 5
+
+
+def test_material_changes_raise_events_small_ones_do_not() -> None:
+    api, writer, _ = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    writer.write(expert, status, T0)
+    expert, current_changed = batch({"p1": (0.2, 600 * MiB)}, replicas=3)
+    writer.write(expert, current_changed, T0)  # written (current changed) but same advice
+    assert api.count("POST", "/events") == 1
+    expert, bigger = batch({"p1": (0.8, 600 * MiB)}, minutes=1, replicas=3)
+    writer.write(expert, bigger, T0)
+    assert api.count("POST", "/events") == 2
+
+
+def test_stale_reports_are_flagged_once() -> None:
+    api, writer, _ = setup()
+    writer.flag_stale({"n9": "stale report: 400s old"}, T0)
+    writer.flag_stale({"n9": "stale report: 460s old"}, T0)
+    assert api.count("PATCH", "/resourcereports/n9/status") == 1
+    assert api.count("POST", "/namespaces/default/events") == 1
+    writer.flag_stale({}, T0)  # recovered
+    writer.flag_stale({"n9": "stale again"}, T0)
+    assert api.count("PATCH", "/resourcereports/n9/status") == 2
+
+
+def test_delete_tolerates_a_missing_object() -> None:
+    api, writer, _ = setup()
+    assert writer.delete(("team", "gone"))
+    assert api.count("DELETE") == 1
