@@ -1,7 +1,8 @@
 """Apply the batch's results to the API server: write only what changed (CT).
 
 A recommendation is written when its significant part (policy, current and
-recommended sizing, fit, conditions) changed, or when the persisted history is
+recommended sizing, fit, conditions; not the reason texts, which quote growing
+sample counts) changed, or when the persisted history is
 older than ``persist_history_seconds`` — evidence and history alone change
 with every report and would otherwise turn every batch into a write per
 expert. Material changes raise an Event on the Deployment; a report going
@@ -41,6 +42,10 @@ def _signature(status: CapacityRecommendationStatus) -> str:
         wire.pop(volatile, None)
     for condition in wire.get("conditions", []):
         condition.pop("lastTransitionTime", None)
+    # Reasons quote sample counts, which grow with every report: they are refreshed
+    # with the next real change or history write, not on their own.
+    for field in ("replicasReason", "cpuReason", "memoryReason"):
+        wire.get("recommended", {}).pop(field, None)
     return json.dumps(wire, sort_keys=True)
 
 
