@@ -125,8 +125,9 @@ def test_unchanged_figures_are_not_written_again_until_history_is_due() -> None:
     expert, status = batch({"p1": (0.2, 600 * MiB)})
     writer.write(expert, status, T0)
     puts = api.count("PUT")
-    # More samples (evidence and history change) but the same recommendation: no write.
-    expert, again = batch({"p1": (0.2, 600 * MiB), "p2": (0.2, 600 * MiB)})
+    # A later report (evidence and history change) with the same recommendation: no write.
+    expert, again = batch({"p1": (0.2, 600 * MiB)}, minutes=1)
+    assert again.evidence != status.evidence
     assert again.recommended is not None and status.recommended is not None
     assert again.recommended.cpuRequest == status.recommended.cpuRequest
     clock.now = 299
