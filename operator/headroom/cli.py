@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     controller.add_argument("--lease-namespace", dest="lease_namespace")
     controller.add_argument("--recompute-seconds", dest="recompute_seconds", type=float)
     controller.add_argument("--log-level", default="INFO")
+    report = sub.add_parser("report", help="read the cluster's reports and recommendations")
+    report.add_argument("what", nargs="?", choices=["all", "nodes", "experts"], default="all")
+    report.add_argument("-n", "--namespace", help="experts of one namespace (default: all)")
+    report.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
+    report.add_argument("--kubeconfig", type=Path)
     crds = sub.add_parser("crds", help="generate the CRD YAML from the API models")
     crds.add_argument(
         "--output-dir",
@@ -86,6 +91,23 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from headroom.kube.client import ApiError, KubeClient
+    from headroom.kube.config import ConfigError, load_config
+    from headroom.report import fetch, render
+
+    try:
+        client = KubeClient(
+            load_config(args.kubeconfig), user_agent=f"headroom-report/{__version__}"
+        )
+        reports, recs = fetch(client, args.namespace)
+    except (ConfigError, ApiError, ValueError) as error:
+        print(f"headroom report: {error}", file=sys.stderr)
+        return 1
+    print(render(reports, recs, args.what, args.output))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``headroom`` console script."""
     args = _parser().parse_args(argv)
@@ -99,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_controller(args)
     if args.command == "crds":
         return _crds(args)
+    if args.command == "report":
+        return _report(args)
     raise AssertionError(args.command)  # pragma: no cover - argparse refuses others
 
 

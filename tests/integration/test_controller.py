@@ -293,3 +293,52 @@ def test_restart_keeps_history_and_two_replicas_have_one_writer(
         timeout=30,
         what="new leader writes",
     )
+
+
+def test_headroom_report_reads_what_the_controller_wrote(
+    control_plane: ControlPlane, sim: dict[str, Any]
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    cp, ns = control_plane, sim["namespace"]
+    report_all(sim["agents"], rounds=2)
+    sim["start_controller"]("solo")
+    wait_until(
+        lambda: ((get_caprec(cp, ns, "expert-a") or {}).get("status") or {}).get("fit"),
+        timeout=60,
+        what="recommendation",
+    )
+
+    def run(*args: str) -> str:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "headroom.cli",
+                "report",
+                *args,
+                "--kubeconfig",
+                str(cp.kubeconfig),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    table = run("-n", ns)
+    for node in sim["nodes"]:
+        assert node in table
+    rec = get_caprec(cp, ns, "expert-a")
+    assert rec is not None
+    assert f"{ns}/expert-a" in table
+    assert rec["status"]["recommended"]["cpuRequest"] in table
+    assert f"fits {rec['status']['fit']['additionalReplicas']} more now" in table
+    data = json.loads(run("experts", "-n", ns, "-o", "json"))
+    assert (
+        data["capacityRecommendations"][0]["status"]["recommended"] == rec["status"]["recommended"]
+    )
