@@ -26,12 +26,20 @@ MiB = 2**20
 
 
 def ensure_namespace(cp: ControlPlane, name: str) -> None:
-    """Create a namespace unless it exists."""
-    try:
-        cp.api("POST", "/api/v1/namespaces", {"metadata": {"name": name}})
-    except ApiError as error:
-        if error.status != 409:
-            raise
+    """Create a namespace and its ``default`` ServiceAccount unless they exist.
+
+    kube-controller-manager creates ``default`` too, but asynchronously; pods
+    created before it would be refused by the ServiceAccount admission plugin.
+    """
+    for path, body in (
+        ("/api/v1/namespaces", {"metadata": {"name": name}}),
+        (f"/api/v1/namespaces/{name}/serviceaccounts", {"metadata": {"name": "default"}}),
+    ):
+        try:
+            cp.api("POST", path, body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
 
 
 def create_expert(
