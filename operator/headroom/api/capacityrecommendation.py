@@ -9,7 +9,7 @@ restarted controller carry on where it stopped.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -204,8 +204,3 @@ class CapacityRecommendation(ApiModel):
     metadata: ObjectMeta
     spec: CapacityRecommendationSpec
     status: CapacityRecommendationStatus | None = None
-
-    @classmethod
-    def from_wire(cls, body: dict[str, Any]) -> CapacityRecommendation:
-        """Parse an object as the API server returns it (extra metadata kept)."""
-        return cls.model_validate(body)

@@ -8,7 +8,7 @@ the agent container's; the agent's own cgroup limits sit apart in
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -151,8 +151,3 @@ class ResourceReport(ApiModel):
     metadata: ObjectMeta
     spec: ResourceReportSpec
     status: ResourceReportStatus | None = None
-
-    @classmethod
-    def from_wire(cls, body: dict[str, Any]) -> ResourceReport:
-        """Parse an object as the API server returns it (extra metadata kept)."""
-        return cls.model_validate(body)

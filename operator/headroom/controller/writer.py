@@ -36,6 +36,16 @@ def recommendation_path(namespace: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
+def _object(expert: ExpertInfo, metadata: dict[str, Any]) -> dict[str, Any]:
+    """A CapacityRecommendation for ``expert`` with extra ``metadata`` fields."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "CapacityRecommendation",
+        "metadata": {"name": expert.name, "namespace": expert.namespace, **metadata},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": expert.name}},
+    }
+
+
 def _signature(status: CapacityRecommendationStatus) -> str:
     wire = status.to_wire()
     for volatile in ("history", "evidence", "observedGeneration"):
@@ -133,23 +143,8 @@ class RecommendationWriter:
         if version is None:
             version = self._get_or_create(expert)
         for attempt in range(2):
-            body = {
-                "apiVersion": API_VERSION,
-                "kind": "CapacityRecommendation",
-                "metadata": {
-                    "name": expert.name,
-                    "namespace": expert.namespace,
-                    "resourceVersion": version,
-                },
-                "spec": {
-                    "targetRef": {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": expert.name,
-                    }
-                },
-                "status": status,
-            }
+            body = _object(expert, {"resourceVersion": version})
+            body["status"] = status
             try:
                 answer = self.client.replace(path + "/status", body)
                 return str(answer["metadata"]["resourceVersion"])
@@ -166,12 +161,9 @@ class RecommendationWriter:
         except ApiError as error:
             if error.status != 404:
                 raise
-        body = {
-            "apiVersion": API_VERSION,
-            "kind": "CapacityRecommendation",
-            "metadata": {
-                "name": expert.name,
-                "namespace": expert.namespace,
+        body = _object(
+            expert,
+            {
                 "labels": {"app.kubernetes.io/managed-by": "headroom-controller"},
                 "ownerReferences": [
                     {
@@ -183,10 +175,7 @@ class RecommendationWriter:
                     }
                 ],
             },
-            "spec": {
-                "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": expert.name}
-            },
-        }
+        )
         created = self.client.create(recommendation_path(expert.namespace), body)
         metrics.RECOMMENDATIONS_WRITTEN.labels("create").inc()
         log.info("created CapacityRecommendation %s/%s", expert.namespace, expert.name)
