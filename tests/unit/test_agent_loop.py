@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 import threading
+from datetime import UTC, datetime
 
 import pytest
 
 from headroom.agent.loop import Agent
+from headroom.agent.metrics import AgentMetrics
 from headroom.agent.settings import AgentSettings
 from headroom.api import ResourceReportStatus
 from headroom.collection.sample import RawSample
@@ -106,3 +108,50 @@ def test_run_stops_promptly_when_signalled() -> None:
     stop.set()
     agent.run(stop)  # returns at once instead of waiting a cycle
     assert store.written == []
+
+
+def test_metrics_count_cycles_writes_and_failures_by_status() -> None:
+    clock, store = FakeClock(), FlakyStore()
+    metrics = AgentMetrics()
+    settings = AgentSettings(node_name="n1", interval_seconds=15, heartbeat_seconds=60)
+    wall = datetime(2025, 1, 1, tzinfo=UTC)
+    agent = Agent(
+        settings,
+        SteadyReader(clock),
+        store,
+        clock=clock,
+        wall_clock=lambda: wall,
+        rng=random.Random(1),
+        metrics=metrics,
+    )
+    store.failures = [ApiUnavailable("refused"), ApiError(503, "x", "y")]
+    clock.now = 1.0
+    cycles = 0
+    while clock.now < 120:
+        clock.now += agent.tick()
+        cycles += 1
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    assert value("headroom_agent_collection_cycles_total") == cycles
+    assert value("headroom_agent_report_write_failures_total", status="0") == 1
+    assert value("headroom_agent_report_write_failures_total", status="503") == 1
+    assert value("headroom_agent_report_writes_total") == len(store.written)
+    assert value("headroom_agent_last_successful_write_timestamp_seconds") == wall.timestamp()
+    assert value("headroom_agent_pods") == 1
+    assert value("headroom_agent_collection_duration_seconds_count") == value(
+        "headroom_agent_collection_cycles_total"
+    )
+
+
+def test_ready_after_a_collection_until_three_intervals_pass() -> None:
+    clock, store = FakeClock(), FlakyStore()
+    agent = make_agent(clock, store)
+    assert not agent.ready()
+    agent.tick()
+    assert agent.ready()
+    clock.now += 3 * agent.settings.interval_seconds
+    assert agent.ready()
+    clock.now += 0.1
+    assert not agent.ready(), "a stuck loop turns the agent unready"

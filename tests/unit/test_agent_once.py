@@ -67,3 +67,23 @@ def test_the_schema_check_has_teeth(path: tuple[str, ...], value: object) -> Non
         target = target[key]
     target[path[-1]] = value
     assert list(crd_validator("resourcereports").iter_errors(report))
+
+
+def test_once_starts_no_admin_endpoint_and_loads_no_server_library() -> None:
+    probe = (
+        "import sys, contextlib, io\n"
+        "from headroom.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['agent', '--once', '-o', 'json', '--listen-port', '9731'])\n"
+        "loaded = {'aiohttp', 'prometheus_client', 'headroom.agent.admin'} & set(sys.modules)\n"
+        "print(code, sorted(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
+    )
+    assert result.stdout.strip() == "0 []", result.stderr

@@ -2,7 +2,8 @@
 
 Time comes in through ``clock`` (monotonic seconds) so the write rule and the
 backoff are tested with a fake clock; waiting goes through ``wait`` so a
-SIGTERM (which sets the stop event) ends the loop at once.
+SIGTERM (which sets the stop event) ends the loop at once. Counters go to a
+``CycleMetrics`` (Prometheus when the admin endpoint is on, nothing otherwise).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from headroom import __version__
 from headroom.agent.policy import Backoff, WritePolicy
@@ -22,9 +24,35 @@ from headroom.collection.derive import derive_status
 from headroom.collection.sample import NodeReader, RawSample
 from headroom.kube.client import ApiError
 
-__all__ = ["Agent"]
+__all__ = ["Agent", "CycleMetrics", "NoMetrics"]
 
 log = logging.getLogger(__name__)
+
+#: Readiness: the latest collection is at most this many intervals old.
+READY_WITHIN_INTERVALS = 3
+
+
+class CycleMetrics(Protocol):
+    """What the cycle reports to its metrics (see ``headroom.agent.metrics``)."""
+
+    def collected(self, status: ResourceReportStatus, seconds: float) -> None: ...
+
+    def written(self, at: datetime) -> None: ...
+
+    def write_failed(self, status: int) -> None: ...
+
+
+class NoMetrics:
+    """Counts nothing: the admin endpoint, the only reader of metrics, is off."""
+
+    def collected(self, status: ResourceReportStatus, seconds: float) -> None:
+        """Nothing to count."""
+
+    def written(self, at: datetime) -> None:
+        """Nothing to count."""
+
+    def write_failed(self, status: int) -> None:
+        """Nothing to count."""
 
 
 class Agent:
@@ -39,12 +67,14 @@ class Agent:
         clock: Callable[[], float],
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        metrics: CycleMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.reader = reader
         self.store = store
         self.clock = clock
         self.wall_clock = wall_clock
+        self.metrics: CycleMetrics = metrics if metrics is not None else NoMetrics()
         self.policy = WritePolicy(
             heartbeat_seconds=settings.heartbeat_seconds,
             min_interval_seconds=settings.interval_seconds,
@@ -60,12 +90,14 @@ class Agent:
         self.retry_at = 0.0
         self.previous: RawSample | None = None
         self.latest: ResourceReportStatus | None = None
+        self.latest_at: float | None = None
         self.reporting_since: datetime | None = None
         self.writes = 0
         self.failures = 0
 
     def collect(self) -> ResourceReportStatus:
         """Read the node once and derive figures against the previous reading."""
+        started = self.clock()
         sample = self.reader.read()
         status = derive_status(
             self.previous,
@@ -88,7 +120,16 @@ class Agent:
             )
         ]
         self.latest = status
+        self.latest_at = self.clock()
+        self.metrics.collected(status, self.latest_at - started)
         return status
+
+    def ready(self) -> bool:
+        """Readiness: collected at least once, and not more than 3 intervals ago."""
+        if self.latest_at is None:
+            return False
+        age = self.clock() - self.latest_at
+        return age <= READY_WITHIN_INTERVALS * self.settings.interval_seconds
 
     def tick(self) -> float:
         """One cycle; returns how long to wait before the next."""
@@ -106,11 +147,13 @@ class Agent:
             self.store.write(status)
         except ApiError as error:
             self.failures += 1
+            self.metrics.write_failed(error.status)
             delay = self.backoff.next_delay()
             self.retry_at = now + delay
             log.warning("writing the report failed (%s); next attempt in %.1fs", error, delay)
             return min(interval, delay)
         self.writes += 1
+        self.metrics.written(self.wall_clock())
         self.policy.written(now, status)
         self.backoff.reset()
         self.retry_at = 0.0

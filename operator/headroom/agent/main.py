@@ -1,4 +1,4 @@
-"""Wire the agent together from settings: reader, API store, signals."""
+"""Wire the agent together from settings: reader, API store, admin endpoint, signals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -23,6 +23,11 @@ from headroom.collection.derive import derive_status
 from headroom.collection.psutil_reader import PsutilNodeReader
 from headroom.logs import setup_logging
 from headroom.render import render_report
+
+if TYPE_CHECKING:
+    from headroom.agent.admin import AdminServer
+    from headroom.agent.metrics import AgentMetrics
+    from headroom.kube.config import KubeConfig
 
 __all__ = ["build_reader", "load_settings", "run_agent"]
 
@@ -38,6 +43,7 @@ _SETTING_FLAGS = (
     "heartbeat_seconds",
     "change_threshold_percent",
     "kubeconfig",
+    "listen_host",
     "listen_port",
 )
 
@@ -55,6 +61,28 @@ def load_settings(args: argparse.Namespace) -> AgentSettings:
 def build_reader(settings: AgentSettings) -> PsutilNodeReader:
     """The real reader over the node's mounts."""
     return PsutilNodeReader(settings.host_paths(), settings.disk_paths)
+
+
+def _start_admin(
+    settings: AgentSettings, agent: Agent, config: KubeConfig, metrics: AgentMetrics
+) -> AdminServer:
+    """Serve the admin endpoint; reviews go through a client of their own, so a
+    request never waits behind a report write stuck on a slow API server."""
+    from headroom.agent.admin import AdminServer, AdminSources, build_app
+    from headroom.agent.auth import Authorizer, KubeReviewer
+    from headroom.kube.client import KubeClient
+
+    reviews = KubeClient(config, timeout=5.0, user_agent=f"headroom-agent/{__version__}")
+    sources = AdminSources(
+        node_name=agent.settings.node_name or "",
+        latest=lambda: agent.latest,
+        ready=agent.ready,
+        authorizer=Authorizer(KubeReviewer(reviews)),
+        registry=metrics.registry,
+    )
+    server = AdminServer(build_app(sources), settings.listen_host, settings.listen_port)
+    server.start()
+    return server
 
 
 def _once(settings: AgentSettings, output: str, pause: float = 0.5) -> int:
@@ -97,18 +125,31 @@ def run_agent(args: argparse.Namespace) -> int:
     from headroom.kube.config import ConfigError, load_config
 
     try:
-        client = KubeClient(
-            load_config(settings.kubeconfig), user_agent=f"headroom-agent/{__version__}"
-        )
+        config = load_config(settings.kubeconfig)
+        client = KubeClient(config, user_agent=f"headroom-agent/{__version__}")
     except (ConfigError, ValueError) as error:
         print(f"headroom agent: {error}", file=sys.stderr)
         return 2
+    metrics: AgentMetrics | None = None
+    if settings.listen_port:
+        from headroom.agent.metrics import AgentMetrics
+
+        metrics = AgentMetrics()
     agent = Agent(
         settings,
         build_reader(settings),
         ApiReportStore(client, settings.node_name),
         clock=time.monotonic,
+        metrics=metrics,
     )
+    server: AdminServer | None = None
+    if metrics is not None:
+        try:
+            server = _start_admin(settings, agent, config, metrics)
+        except OSError as error:
+            where = f"{settings.listen_host}:{settings.listen_port}"
+            print(f"headroom agent: cannot serve on {where}: {error}", file=sys.stderr)
+            return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:
@@ -119,5 +160,7 @@ def run_agent(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     log.info("agent %s starting for node %s", __version__, settings.node_name)
     agent.run(stop)
+    if server is not None:
+        server.stop()
     client.close()
     return 0
