@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from headroom.controller.runtime import Runtime
+from headroom.kube.client import ApiError
 from headroom.kube.config import load_config
 
 __all__ = ["RUNTIME_KEY"]
@@ -58,7 +59,14 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     runtime = _runtime(memo)
     # History first, so no report can start an expert's history afresh (startup
     # handlers finish before any watch begins).
-    await asyncio.to_thread(runtime.restore_histories)
+    try:
+        await asyncio.to_thread(runtime.restore_histories)
+    except ApiError as error:
+        # Right after the CRDs are created the API server may answer 429 "storage is
+        # (re)initializing"; kopf's default retry would idle the controller for a minute.
+        raise kopf.TemporaryError(
+            f"cannot read CapacityRecommendations yet: {error}", delay=2
+        ) from error
     memo["tasks"] = [
         asyncio.create_task(runtime.lease_loop(), name="lease"),
         asyncio.create_task(runtime.batch_loop(), name="batch"),

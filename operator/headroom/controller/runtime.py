@@ -37,6 +37,7 @@ class Runtime:
     started: float = field(default_factory=time.monotonic)
     last_batch_seconds: float = 0.0
     batches: int = 0
+    known_stale: set[str] = field(default_factory=set)
 
     def restore_histories(self) -> int:
         """Read every CapacityRecommendation once, before any watch: persisted history first."""
@@ -71,7 +72,7 @@ class Runtime:
     async def run_batch(self) -> None:
         """Recompute if anything changed (or history is due); write if leading."""
         state = self.state
-        if not state.dirty and not state.gone and not self._persist_due():
+        if not (state.dirty or state.gone or self._persist_due() or self._stale_due()):
             return
         state.dirty = False
         pending, state.pending_since = state.pending_since, []
@@ -86,6 +87,7 @@ class Runtime:
         metrics.RECOMPUTE_SECONDS.observe(self.last_batch_seconds)
         metrics.REPORTS.labels("fresh").set(result.fresh_reports)
         metrics.REPORTS.labels("stale").set(len(result.stale_reports))
+        self.known_stale = set(result.stale_reports)
         log.debug(
             "batch %d: %d experts, %d fresh / %d stale reports in %.1f ms",
             self.batches,
@@ -100,6 +102,16 @@ class Runtime:
         finished = time.monotonic()
         for received in pending:
             metrics.REPORT_TO_RECOMMENDATION_SECONDS.observe(finished - received)
+
+    def _stale_due(self) -> bool:
+        """A report went silent and is not flagged yet: a quiet cluster must still notice."""
+        now = self.state.now()
+        periods = self.settings.stale_heartbeats
+        return any(
+            (now - report.collected_at).total_seconds() > periods * report.heartbeat_seconds
+            for name, report in self.state.reports.items()
+            if name not in self.known_stale
+        )
 
     def _persist_due(self) -> bool:
         horizon = self.writer.clock() - self.settings.persist_history_seconds
