@@ -30,6 +30,7 @@ from tests.controlplane.binaries import (
     go_available,
 )
 from tests.controlplane.cluster import ControlPlane
+from tests.integration.chart_release import Release, install, uninstall
 
 INTEGRATION_DIR = Path(__file__).resolve().parent
 REPO_ROOT = INTEGRATION_DIR.parents[1]
@@ -90,3 +91,13 @@ def control_plane() -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def headroom_release(control_plane: ControlPlane) -> Iterator[Release]:
+    """The Helm chart installed once (``helm install``, no ``--wait``: no kubelet runs pods)."""
+    release = install(control_plane)
+    try:
+        yield release
+    finally:
+        uninstall(control_plane, release)

@@ -1,0 +1,105 @@
+{{/*
+Names, labels and shared fragments of the Headroom chart.
+*/}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "headroom.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of every object name: fullnameOverride, else the release name when it already
+contains the chart name, else "<release>-<chart>". Cut to 40 characters so that the longest
+Service name ("<fullname>-controller-metrics") fits in the 63 of a DNS label.
+*/}}
+{{- define "headroom.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "headroom-0.1.0" for the helm.sh/chart label. */}}
+{{- define "headroom.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Standard labels of every object; pass a dict with "ctx" (the root) and "component". */}}
+{{- define "headroom.labels" -}}
+helm.sh/chart: {{ include "headroom.chart" .ctx }}
+{{ include "headroom.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: headroom
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels that select a component's pods (never change them after install). */}}
+{{- define "headroom.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "headroom.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Object names of the two roles. */}}
+{{- define "headroom.agent.fullname" -}}
+{{- printf "%s-agent" (include "headroom.fullname" .) -}}
+{{- end -}}
+
+{{- define "headroom.controller.fullname" -}}
+{{- printf "%s-controller" (include "headroom.fullname" .) -}}
+{{- end -}}
+
+{{/* ServiceAccount names (the admission policy matches the agent's by name). */}}
+{{- define "headroom.agent.serviceAccountName" -}}
+{{- default (include "headroom.agent.fullname" .) .Values.agent.serviceAccount.name -}}
+{{- end -}}
+
+{{- define "headroom.controller.serviceAccountName" -}}
+{{- default (include "headroom.controller.fullname" .) .Values.controller.serviceAccount.name -}}
+{{- end -}}
+
+{{/* The image reference: repository, then @digest or :tag (appVersion by default). */}}
+{{- define "headroom.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The hardened pod and container security contexts (PK): non-root uid 65532 (the image's
+user), no privilege escalation, no capabilities, read-only root, RuntimeDefault seccomp.
+They satisfy the `restricted` Pod Security Standard.
+*/}}
+{{- define "headroom.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "headroom.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+allowPrivilegeEscalation: false
+privileged: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
