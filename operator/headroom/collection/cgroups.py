@@ -15,6 +15,13 @@ that is found too. CPU is the cumulative usage counter; memory is the working
 set, usage minus inactive file cache, floored at 0 — the kubelet's and
 metrics-server's definition. Pods vanish while being read; such a pod is left
 out of that cycle, not reported as an error (REQUIREMENTS: per-pod usage).
+
+The multi-line ``cpu.stat`` and ``memory.stat`` of each pod stay open between
+cycles and are read again from offset 0 (the kernel regenerates a cgroup file
+on every read from the start): one ``pread`` instead of open, read and close
+saves two thirds of the system calls of a cycle (PR-003). A removed cgroup's
+open file answers ENODEV, which counts as vanished; files of pods no longer
+listed are closed at the end of each cycle.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from headroom.api.resourcereport import QosClass
-from headroom.collection.cgroupfiles import keyed_value, read_bytes, read_int
+from headroom.collection.cgroupfiles import keyed_value, read_int
 from headroom.collection.sample import PodCounters
 
 __all__ = [
@@ -120,17 +127,65 @@ def pod_uid_from_cgroup_name(name: str) -> str | None:
     return uid.replace("_", "-")
 
 
-def _read_pod_v2(directory: str, uid: str, qos: QosClass) -> PodCounters:
-    usage_usec = keyed_value(read_bytes(f"{directory}/cpu.stat"), b"usage_usec")
+_READ_SIZE = 16384
+
+
+class _OpenFiles:
+    """Files kept open across cycles, each read again from offset 0 with one ``pread``."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+        self._used: set[str] = set()
+
+    def read(self, path: str) -> bytes:
+        """The file's whole content now; OSError (and the file forgotten) when it is gone."""
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._used.add(path)
+        try:
+            data = os.pread(fd, _READ_SIZE, 0)
+            while len(data) % _READ_SIZE == 0 and data:
+                more = os.pread(fd, _READ_SIZE, len(data))
+                if not more:
+                    break
+                data += more
+        except OSError:
+            self._close(path)
+            raise
+        return data
+
+    def _close(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        self._used.discard(path)
+        if fd is not None:
+            os.close(fd)
+
+    def sweep(self) -> None:
+        """Close the files not read since the last sweep (their pods are gone)."""
+        for path in [path for path in self._fds if path not in self._used]:
+            self._close(path)
+        self._used.clear()
+
+    def close(self) -> None:
+        """Close every file."""
+        for path in list(self._fds):
+            self._close(path)
+
+
+def _read_pod_v2(files: _OpenFiles, directory: str, uid: str, qos: QosClass) -> PodCounters:
+    usage_usec = keyed_value(files.read(f"{directory}/cpu.stat"), b"usage_usec")
     current = read_int(f"{directory}/memory.current")
-    inactive = keyed_value(read_bytes(f"{directory}/memory.stat"), b"inactive_file")
+    inactive = keyed_value(files.read(f"{directory}/memory.stat"), b"inactive_file")
     return PodCounters(uid, qos, usage_usec / 1e6, max(current - inactive, 0))
 
 
-def _read_pod_v1(cpu_dir: str, memory_dir: str, uid: str, qos: QosClass) -> PodCounters:
+def _read_pod_v1(
+    files: _OpenFiles, cpu_dir: str, memory_dir: str, uid: str, qos: QosClass
+) -> PodCounters:
     usage_ns = read_int(f"{cpu_dir}/cpuacct.usage")
     current = read_int(f"{memory_dir}/memory.usage_in_bytes")
-    inactive = keyed_value(read_bytes(f"{memory_dir}/memory.stat"), b"total_inactive_file")
+    inactive = keyed_value(files.read(f"{memory_dir}/memory.stat"), b"total_inactive_file")
     return PodCounters(uid, qos, usage_ns / 1e9, max(current - inactive, 0))
 
 
@@ -144,6 +199,16 @@ class PodCgroupReader:
     def __init__(self, cgroupfs: str) -> None:
         self._cgroupfs = cgroupfs.rstrip("/") or "/"
         self._layout: KubepodsLayout | None = None
+        self._files = _OpenFiles()
+
+    def close(self) -> None:
+        """Close the pod files kept open between reads."""
+        self._files.close()
+
+    def __del__(self) -> None:
+        files = getattr(self, "_files", None)
+        if files is not None:
+            files.close()
 
     @property
     def layout(self) -> KubepodsLayout | None:
@@ -154,12 +219,16 @@ class PodCgroupReader:
         """Every pod's counters now, and warnings about what could not be read."""
         layout = self._layout or detect_kubepods_layout(self._cgroupfs)
         if layout is None:
+            self._files.close()
             return (), (f"no kubepods cgroup under {self._cgroupfs}; per-pod usage left out",)
         try:
             pods, problems = self._read_layout(layout)
         except FileNotFoundError:
             self._layout = None
+            self._files.close()
             return (), (f"kubepods cgroup under {self._cgroupfs} disappeared",)
+        finally:
+            self._files.sweep()
         self._layout = layout
         if not problems:
             return pods, ()
@@ -185,10 +254,10 @@ class PodCgroupReader:
                         continue
                     try:
                         if v2:
-                            pods.append(_read_pod_v2(entry.path, uid, qos))
+                            pods.append(_read_pod_v2(self._files, entry.path, uid, qos))
                         else:
                             memory_dir = f"{memory_parent}/{entry.name}"
-                            pods.append(_read_pod_v1(entry.path, memory_dir, uid, qos))
+                            pods.append(_read_pod_v1(self._files, entry.path, memory_dir, uid, qos))
                     except OSError as error:
                         if error.errno not in _VANISHED:
                             problems.append(f"{entry.path}: {error.strerror}")

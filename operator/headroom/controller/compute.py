@@ -3,22 +3,60 @@
 Free capacity is reduced once per batch (:func:`~headroom.recommend.fit.free_capacity`)
 and reused for every expert, so a batch costs one pass over the nodes plus
 one cheap step per expert, not nodes × experts look-ups through the API.
+
+**Speed** (5,000 nodes, 1,000 experts: the whole batch in well under 250 ms).
+A healthy node (fresh report, schedulable, Ready, no pressure) skips the
+reason-building of :func:`~headroom.recommend.fit.exclusion_reason`; what
+depends only on a Deployment's spec (its policy from annotations, its current
+sizing) is memoised by value; an expert's persisted history model, its sizing
+and its fit model are rebuilt only when what they are made from changed since
+the last batch; free capacity is updated from the last batch's (see
+:mod:`~headroom.recommend.fit`). Each gives exactly what the plain
+computation gives.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from headroom.api import CapacityRecommendationStatus, Condition
-from headroom.api.capacityrecommendation import CurrentSizing, Fit
-from headroom.controller.state import ClusterState, ExpertInfo, ExpertKey
-from headroom.recommend.fit import FreeCapacity, NodeCapacity, exclusion_reason, free_capacity
+from headroom.api.capacityrecommendation import (
+    CurrentSizing,
+    Evidence,
+    Fit,
+    RecommendedSizing,
+    SizingPolicy,
+)
+from headroom.controller.state import (
+    ClusterState,
+    ExpertInfo,
+    ExpertKey,
+    ExpertMemo,
+    NodeInfo,
+    ReportInfo,
+)
+from headroom.recommend.fit import (
+    MAX_LISTED,
+    FreeCapacity,
+    NodeCapacity,
+    exclusion_reason,
+    free_room,
+)
+from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults, policy_from_annotations
 from headroom.recommend.quantities import format_cpu, format_memory
 from headroom.recommend.sizing import recommend
 
-__all__ = ["BatchResult", "compute_batch", "node_capacities"]
+__all__ = ["BatchResult", "batch_free_capacity", "compute_batch", "node_capacities"]
+
+#: Memoised results are dropped wholesale past this many (distinct specs are few).
+_MEMO_LIMIT = 4096
+_policies: dict[Hashable, tuple[SizingPolicy, list[str]]] = {}
+_currents: dict[Hashable, CurrentSizing] = {}
+_SAFE_MARGIN_SECONDS = 1.0
+"""A report this much younger than the stale limit is fresh whatever the rounding."""
 
 
 @dataclass
@@ -32,38 +70,97 @@ class BatchResult:
     fresh_reports: int = 0
 
 
+def _node_views(
+    state: ClusterState, names: Iterable[str], now: datetime, stale_heartbeats: int
+) -> Iterator[tuple[str, NodeInfo, ReportInfo | None, str | None, tuple[float, int]]]:
+    """(name, node, report, exclusion reason, requested CPU and memory) of each named node."""
+    now_seconds = now.timestamp()
+    for name in names:
+        node = state.nodes[name]
+        report = state.reports.get(name)
+        healthy = (
+            report is not None
+            and not node.unschedulable
+            and not node.problems
+            and now_seconds - report.collected_at.timestamp()
+            < stale_heartbeats * report.heartbeat_seconds - _SAFE_MARGIN_SECONDS
+        )
+        reason = (
+            None
+            if healthy
+            else exclusion_reason(
+                now=now,
+                report_collected_at=report.collected_at if report else None,
+                heartbeat_seconds=report.heartbeat_seconds if report else None,
+                unschedulable=node.unschedulable,
+                ready="NotReady" not in node.problems,
+                pressures=[p for p in node.problems if p != "NotReady"],
+                stale_after_heartbeats=stale_heartbeats,
+            )
+        )
+        requested = state.node_requests.get(name, (0.0, 0.0))
+        yield name, node, report, reason, (max(0.0, requested[0]), max(0, int(requested[1])))
+
+
+def _stale_reason(reason: str) -> str:
+    return next(r for r in reason.split("; ") if r.startswith("stale report"))
+
+
 def node_capacities(
     state: ClusterState, now: datetime, stale_heartbeats: int
 ) -> tuple[list[NodeCapacity], dict[str, str]]:
     """Every Node as fit sees it, and the stale reports with their reasons."""
     capacities, stale = [], {}
-    for name, node in state.nodes.items():
-        report = state.reports.get(name)
-        reason = exclusion_reason(
-            now=now,
-            report_collected_at=report.collected_at if report else None,
-            heartbeat_seconds=report.heartbeat_seconds if report else None,
-            unschedulable=node.unschedulable,
-            ready="NotReady" not in node.problems,
-            pressures=[p for p in node.problems if p != "NotReady"],
-            stale_after_heartbeats=stale_heartbeats,
-        )
+    for name, node, report, reason, (cpu, memory) in _node_views(
+        state, state.nodes, now, stale_heartbeats
+    ):
         if report is not None and reason and "stale report" in reason:
-            stale[name] = next(r for r in reason.split("; ") if r.startswith("stale report"))
-        requested = state.node_requests.get(name, (0.0, 0.0))
+            stale[name] = _stale_reason(reason)
         capacities.append(
             NodeCapacity(
                 name=name,
                 allocatable_cpu_cores=node.allocatable_cpu,
                 allocatable_memory_bytes=node.allocatable_memory,
-                requested_cpu_cores=max(0.0, requested[0]),
-                requested_memory_bytes=max(0, int(requested[1])),
+                requested_cpu_cores=cpu,
+                requested_memory_bytes=memory,
                 report_free_cpu_cores=report.free_cpu if report else None,
                 report_available_memory_bytes=report.available_memory if report else None,
                 exclusion=reason,
             )
         )
     return capacities, stale
+
+
+def batch_free_capacity(
+    state: ClusterState, now: datetime, stale_heartbeats: int
+) -> tuple[FreeCapacity, dict[str, str]]:
+    """``free_capacity(node_capacities(...))`` without the per-node objects, updating the
+    last batch's (the same figures; this is what a batch runs)."""
+    names, cpus, memories, excluded, stale = [], [], [], [], {}
+    for name, node, report, reason, (cpu, memory) in _node_views(
+        state, sorted(state.nodes), now, stale_heartbeats
+    ):
+        if reason is not None:
+            excluded.append((name, reason))
+            if report is not None and "stale report" in reason:
+                stale[name] = _stale_reason(reason)
+            continue
+        free_cpu, free_memory = free_room(
+            node.allocatable_cpu,
+            node.allocatable_memory,
+            cpu,
+            memory,
+            report.free_cpu if report else None,
+            report.available_memory if report else None,
+        )
+        names.append(name)
+        cpus.append(free_cpu)
+        memories.append(free_memory)
+    free = FreeCapacity(
+        tuple(names), tuple(cpus), tuple(memories), tuple(excluded), previous=state.free
+    )
+    state.free = free
+    return free, stale
 
 
 def _conditions(now: datetime, problems: list[str], samples: int) -> list[Condition]:
@@ -86,7 +183,102 @@ def _conditions(now: datetime, problems: list[str], samples: int) -> list[Condit
     return conditions
 
 
+def _policy(
+    defaults: SizingDefaults, annotations: dict[str, str]
+) -> tuple[SizingPolicy, list[str]]:
+    """``policy_from_annotations``, memoised by value (the result is never changed)."""
+    key = (defaults, tuple(sorted(annotations.items())))
+    found = _policies.get(key)
+    if found is None:
+        if len(_policies) >= _MEMO_LIMIT:
+            _policies.clear()
+        found = _policies[key] = policy_from_annotations(defaults, annotations)
+    return found
+
+
 def _current(expert: ExpertInfo) -> CurrentSizing:
+    key = (expert.replicas, expert.cpu_request, expert.memory_request)
+    found = _currents.get(key)
+    if found is None:
+        if len(_currents) >= _MEMO_LIMIT:
+            _currents.clear()
+        found = _currents[key] = _new_current(expert)
+    return found
+
+
+def _history_version(history: ExpertHistory) -> tuple[object, ...]:
+    """What changes whenever the history does.
+
+    Samples only grow, and pruning either moves the reference time or drops
+    buckets (its rounding is idempotent): counts, times, references and bucket
+    counts together tell any change.
+    """
+    return (
+        history.samples,
+        history.cpu_samples,
+        history.first_sample_at,
+        history.last_sample_at,
+        history.cpu.reference_seconds,
+        len(history.cpu.weights),
+        history.memory.reference_seconds,
+        len(history.memory.weights),
+    )
+
+
+def _memo(state: ClusterState, key: ExpertKey, history: ExpertHistory) -> ExpertMemo:
+    """The expert's memo, with the persisted history model rebuilt only on a change."""
+    version = _history_version(history)
+    memo = state.memos.get(key)
+    if memo is None or memo.history is not history or memo.version != version:
+        memo = state.memos[key] = ExpertMemo(history, version, history.to_model())
+    return memo
+
+
+def _recommend(
+    memo: ExpertMemo,
+    policy: SizingPolicy,
+    current: CurrentSizing,
+    total_cpu: float | None,
+    total_memory: int | None,
+    now: datetime,
+    defaults: SizingDefaults,
+) -> tuple[RecommendedSizing, Evidence]:
+    """``recommend``, reused while its inputs are the same objects and figures.
+
+    After ``prune(now)`` the result no longer depends on ``now`` for an
+    unchanged history: a bucket leaving the window is dropped by the prune,
+    which changes the history's version.
+    """
+    inputs = (policy, current, total_cpu, total_memory, defaults)
+    cached = memo.recommendation
+    if (
+        cached is None
+        or len(memo.inputs) != len(inputs)
+        or any(a is not b and a != b for a, b in zip(memo.inputs, inputs, strict=True))
+    ):
+        cached = memo.recommendation = recommend(
+            memo.history,
+            policy,
+            current,
+            total_cpu,
+            now,
+            defaults=defaults,
+            total_memory_usage_bytes=total_memory,
+        )
+        memo.inputs = inputs
+    return cached
+
+
+def _fit(memo: ExpertMemo, free: FreeCapacity, recommended: RecommendedSizing) -> Fit:
+    """The expert's fit; the last batch's model again when its figures are the same."""
+    cpu, memory = recommended.cpuRequestCores, recommended.memoryRequestBytes
+    figures = (free.solution(cpu, memory), len(free.excluded), free.excluded[:MAX_LISTED])
+    if memo.fit is None or memo.fit_figures != figures:
+        memo.fit, memo.fit_figures = free.fit(cpu, memory), figures
+    return memo.fit
+
+
+def _new_current(expert: ExpertInfo) -> CurrentSizing:
     return CurrentSizing(
         replicas=expert.replicas,
         cpuRequestCores=expert.cpu_request,
@@ -108,7 +300,7 @@ def recommend_one(
 ) -> CapacityRecommendationStatus:
     """The status of one expert's recommendation."""
     key = (expert.namespace, expert.name)
-    policy, problems = policy_from_annotations(defaults, expert.annotations)
+    policy, problems = _policy(defaults, expert.annotations)
     history = state.history(key, now)
     history.prune(now, defaults.window_seconds)
     per_node = state.usage.get(key, {})
@@ -116,16 +308,11 @@ def recommend_one(
     total_cpu = sum(u[0] for u in fresh) if fresh else None
     total_memory = sum(u[1] for u in fresh) if fresh else None
     current = _current(expert)
-    recommended, evidence = recommend(
-        history,
-        policy,
-        current,
-        total_cpu,
-        now,
-        defaults=defaults,
-        total_memory_usage_bytes=total_memory,
+    memo = _memo(state, key, history)
+    recommended, evidence = _recommend(
+        memo, policy, current, total_cpu, total_memory, now, defaults
     )
-    fit: Fit = free.fit(recommended.cpuRequestCores, recommended.memoryRequestBytes)
+    fit = _fit(memo, free, recommended)
     return CapacityRecommendationStatus(
         observedGeneration=expert.generation,
         policy=policy,
@@ -133,7 +320,7 @@ def recommend_one(
         recommended=recommended,
         fit=fit,
         evidence=evidence,
-        history=history.to_model(),
+        history=memo.model,
         conditions=_conditions(now, problems, history.samples),
     )
 
@@ -142,8 +329,7 @@ def compute_batch(
     state: ClusterState, defaults: SizingDefaults, now: datetime, stale_heartbeats: int = 3
 ) -> BatchResult:
     """Recompute every expert's recommendation from the state as it is now."""
-    capacities, stale = node_capacities(state, now, stale_heartbeats)
-    free = free_capacity(capacities)
+    free, stale = batch_free_capacity(state, now, stale_heartbeats)
     fresh_nodes = {name for name in state.reports if name not in stale}
     result = BatchResult(stale_reports=stale, fresh_reports=len(fresh_nodes))
     for key, expert in state.experts.items():

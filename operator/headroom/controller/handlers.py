@@ -3,6 +3,11 @@
 Every handler is an ``on.event`` handler: it neither patches the object nor
 adds finalizers, so the controller needs only get/list/watch on what it
 follows. Recomputation and writes happen in the runtime's batch loop.
+Handlers are ``async``: kopf runs a plain function in a worker thread, where
+it would change the model while a batch reads it. Pods, ReplicaSets and
+ResourceReports are not watched through kopf but by the runtime's own
+list-watch (see :mod:`headroom.controller.watch`: kopf keeps a record per
+object and passes each event through per-object tasks).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # Long watches, re-established quietly; the batch loop tolerates short gaps.
     settings.watching.server_timeout = 600
     settings.watching.client_timeout = 660
+    # List in pages: 5,000 Nodes or ResourceReports in one answer is tens of MB at once.
+    settings.watching.chunk_size = 500
     runtime = _runtime(memo)
     # History first, so no report can start an expert's history afresh (startup
     # handlers finish before any watch begins).
@@ -69,6 +76,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         ) from error
     memo["tasks"] = [
         asyncio.create_task(runtime.lease_loop(), name="lease"),
+        asyncio.create_task(runtime.watch_loop(), name="watch"),
         asyncio.create_task(runtime.batch_loop(), name="batch"),
     ]
 
@@ -86,7 +94,7 @@ def _deleted(event: kopf.RawEvent) -> bool:
 
 
 @kopf.on.event("", "v1", "nodes")
-def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """Allocatable, cordon and pressure of a Node."""
     state, body = _runtime(memo).state, event["object"]
     if _deleted(event):
@@ -95,28 +103,8 @@ def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         state.upsert_node(body)
 
 
-@kopf.on.event("", "v1", "pods")
-def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """Placement, owner and requests of every Pod (requests per node)."""
-    state, body = _runtime(memo).state, event["object"]
-    if _deleted(event):
-        state.delete_pod(body["metadata"]["uid"])
-    else:
-        state.upsert_pod(body)
-
-
-@kopf.on.event("apps", "v1", "replicasets")
-def replicaset_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """Which Deployment owns each ReplicaSet (pod → Deployment)."""
-    state, meta = _runtime(memo).state, event["object"]["metadata"]
-    if _deleted(event):
-        state.delete_replicaset(meta.get("namespace", ""), meta["name"])
-    else:
-        state.upsert_replicaset(event["object"])
-
-
 @kopf.on.event("apps", "v1", "deployments")
-def deployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def deployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """Expert Deployments (by label selector) and their templates and annotations."""
     state, body = _runtime(memo).state, event["object"]
     if _deleted(event):
@@ -125,18 +113,8 @@ def deployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         state.upsert_deployment(body)
 
 
-@kopf.on.event("headroom.dev", "v1alpha1", "resourcereports")
-def report_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """A node's figures."""
-    state, body = _runtime(memo).state, event["object"]
-    if _deleted(event):
-        state.delete_report(body["metadata"]["name"])
-    else:
-        state.upsert_report(body)
-
-
 @kopf.on.event("headroom.dev", "v1alpha1", "capacityrecommendations")
-def recommendation_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def recommendation_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     """Our own output: known objects, and persisted history after a restart."""
     state, meta = _runtime(memo).state, event["object"]["metadata"]
     if _deleted(event):

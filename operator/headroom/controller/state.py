@@ -12,18 +12,28 @@ of an expert to that expert's :class:`~headroom.recommend.history.ExpertHistory`
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from headroom.api.capacityrecommendation import UsageHistory
+from headroom.api.capacityrecommendation import Evidence, Fit, RecommendedSizing, UsageHistory
 from headroom.controller.selector import LabelSelector
+from headroom.recommend.fit import FreeCapacity
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.quantities import parse_cpu_cores, parse_memory_bytes, pod_requests
 
-__all__ = ["ClusterState", "ExpertInfo", "ExpertKey", "NodeInfo", "PodInfo", "ReportInfo"]
+__all__ = [
+    "ClusterState",
+    "ExpertInfo",
+    "ExpertKey",
+    "ExpertMemo",
+    "NodeInfo",
+    "PodInfo",
+    "ReportInfo",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +101,24 @@ class ExpertInfo:
     generation: int
 
 
+@dataclass(slots=True)
+class ExpertMemo:
+    """What a batch derived from an expert's history, kept to reuse while its inputs stay.
+
+    ``version`` tells whether the history changed (see ``compute``); the
+    recommendation is reused only while the history, the policy and current
+    objects, the usage totals and the defaults are the same as when computed.
+    """
+
+    history: ExpertHistory
+    version: Hashable
+    model: UsageHistory
+    inputs: tuple[object, ...] = ()
+    recommendation: tuple[RecommendedSizing, Evidence] | None = None
+    fit_figures: Hashable = None
+    fit: Fit | None = None
+
+
 @dataclass
 class ClusterState:
     """Everything the controller knows, updated one event at a time."""
@@ -111,6 +139,12 @@ class ClusterState:
     gone: set[ExpertKey] = field(default_factory=set)
     dirty: bool = True
     pending_since: list[float] = field(default_factory=list)
+    usage_by_node: dict[str, set[ExpertKey]] = field(default_factory=dict, repr=False)
+    """Index of ``usage``: the experts with figures on each node (a report touches only those)."""
+    memos: dict[ExpertKey, ExpertMemo] = field(default_factory=dict, repr=False)
+    """What the last batch derived from each expert (see ``compute``)."""
+    free: FreeCapacity | None = field(default=None, repr=False)
+    """The last batch's free capacity, which the next one updates (see ``fit``)."""
 
     # --- nodes --------------------------------------------------------------------
 
@@ -163,7 +197,7 @@ class ClusterState:
             available_memory=int(memory["availableBytes"]),
             received_at=time.monotonic() if received_at is None else received_at,
             pods={
-                p["uid"]: (p.get("cpuCores"), int(p["memoryBytes"]))
+                self._same_uid(p["uid"]): (p.get("cpuCores"), int(p["memoryBytes"]))
                 for p in status.get("pods") or []
             },
         )
@@ -178,7 +212,13 @@ class ClusterState:
         if self.reports.pop(name, None) is not None:
             for per_node in self.usage.values():
                 per_node.pop(name, None)
+            self.usage_by_node.pop(name, None)
             self._touch()
+
+    def _same_uid(self, uid: str) -> str:
+        """The known pod's own UID string (150,000 pods: one copy of each, not one per report)."""
+        known = self.pods.get(uid)
+        return uid if known is None else known.uid
 
     def _resolve(self, uid: str) -> tuple[bool, ExpertKey | None]:
         """(known, expert): whether a pod can be placed yet, and its expert Deployment.
@@ -238,11 +278,14 @@ class ClusterState:
                 continue
             cpu_sum, memory_sum, count = totals.get(key, (0.0, 0, 0))
             totals[key] = (cpu_sum + (cpu or 0.0), memory_sum + memory, count + 1)
-        for key, per_node in self.usage.items():
+        for key in self.usage_by_node.get(report.node, ()):
             if key not in totals:
-                per_node.pop(report.node, None)
+                per_node = self.usage.get(key)
+                if per_node is not None:
+                    per_node.pop(report.node, None)
         for key, total in totals.items():
             self.usage.setdefault(key, {})[report.node] = total
+        self.usage_by_node[report.node] = set(totals)
 
     def history(self, key: ExpertKey, now: datetime) -> ExpertHistory:
         """The expert's history, created empty on first use."""
@@ -267,11 +310,12 @@ class ClusterState:
             cpu, memory = None, None
         phase = (body.get("status") or {}).get("phase")
         node = spec.get("nodeName")
+        # One string object per namespace, node and ReplicaSet name, not one per pod.
         info = PodInfo(
             uid=meta["uid"],
-            namespace=meta.get("namespace", ""),
-            node=node,
-            owner_replicaset=owner,
+            namespace=sys.intern(meta.get("namespace", "")),
+            node=sys.intern(node) if node else node,
+            owner_replicaset=sys.intern(owner) if owner else owner,
             cpu_request=cpu or 0.0,
             memory_request=memory or 0,
             counted=bool(node) and phase not in TERMINAL_PHASES,
@@ -351,6 +395,7 @@ class ClusterState:
         key = (namespace, name)
         if self.experts.pop(key, None) is not None:
             self.histories.pop(key, None)
+            self.memos.pop(key, None)
             self.usage.pop(key, None)
             self.restored_until.pop(key, None)
             self._touch()
