@@ -494,7 +494,7 @@ class ControlPlane:
         last: list[Any] = []
 
         def established() -> bool:
-            conditions = self.api("GET", path).get("status", {}).get("conditions", [])
+            conditions = (self.api("GET", path).get("status") or {}).get("conditions") or []
             last[:] = conditions
             return any(
                 c.get("type") == "Established" and c.get("status") == "True" for c in conditions

@@ -259,3 +259,17 @@ def test_a_reference_far_behind_now_does_not_overflow() -> None:
     # now is 1,440 half-lives after the reference: 2¹⁴⁴⁰ is beyond a float
     assert histogram.peak(T0 + timedelta(days=1), 3600) == 0
     assert histogram.total_weight(T0 + timedelta(days=1)) == 0
+
+
+def test_a_larger_sample_never_lowers_the_peak() -> None:
+    # Found by hypothesis: with weights counted per bucket, moving one of seven
+    # faded samples up a bucket left neither bucket above the window threshold.
+    half_life, window = 409_735.0, 60.0
+    now = T0 + timedelta(seconds=1_068_410)
+    low = DecayingHistogram.for_memory(half_life, T0)
+    high = DecayingHistogram.for_memory(half_life, T0)
+    for index in range(7):
+        low.add_sample(0.0, 1.0, T0)
+        high.add_sample(2**20 if index == 2 else 0.0, 1.0, T0)
+    assert low.peak(now, window) > 0
+    assert high.peak(now, window) >= low.peak(now, window)

@@ -4,10 +4,9 @@ Every handler is an ``on.event`` handler: it neither patches the object nor
 adds finalizers, so the controller needs only get/list/watch on what it
 follows. Recomputation and writes happen in the runtime's batch loop.
 Handlers are ``async``: kopf runs a plain function in a worker thread, where
-it would change the model while a batch reads it. Pods, ReplicaSets and
-ResourceReports are not watched through kopf but by the runtime's own
-list-watch (see :mod:`headroom.controller.watch`: kopf keeps a record per
-object and passes each event through per-object tasks).
+it would change the model while a batch reads it. Pods, ReplicaSets,
+Deployments and ResourceReports are not watched through kopf but by the
+runtime's own list-watch (see :mod:`headroom.controller.runtime`).
 """
 
 from __future__ import annotations
@@ -101,16 +100,6 @@ async def node_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         state.delete_node(body["metadata"]["name"])
     else:
         state.upsert_node(body)
-
-
-@kopf.on.event("apps", "v1", "deployments")
-async def deployment_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    """Expert Deployments (by label selector) and their templates and annotations."""
-    state, body = _runtime(memo).state, event["object"]
-    if _deleted(event):
-        state.delete_deployment(body["metadata"].get("namespace", ""), body["metadata"]["name"])
-    else:
-        state.upsert_deployment(body)
 
 
 @kopf.on.event("headroom.dev", "v1alpha1", "capacityrecommendations")

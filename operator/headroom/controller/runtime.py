@@ -1,9 +1,13 @@
 """The controller's moving parts, shared by the kopf handlers (one per process).
 
-Pods and ReplicaSets, by far the most numerous objects, and ResourceReports,
-the busiest (one write per node per minute, 30 pods each), are listed and
-watched here (:mod:`~headroom.controller.watch`) rather than through kopf,
-which keeps per-object records and tasks (see there). Once both are listed the model of
+Pods and ReplicaSets, by far the most numerous objects, ResourceReports, the
+busiest (one write per node per minute, 30 pods each), and Deployments are
+listed and watched here (:mod:`~headroom.controller.watch`) rather than
+through kopf, which keeps per-object records and tasks (see there), and whose
+lists give no sign of being complete: leftover recommendations are deleted,
+and any written, only once all four are listed — else a slow start (kopf still
+listing Deployments) reads every recommendation as a leftover and deletes it
+with its history. Once both are listed the model of
 the cluster is long-lived: it is moved out of the garbage collector's sight
 (``gc.freeze``) so a collection no longer re-scans a million objects in the
 middle of a batch — without it, full collections cost about 100 ms per batch
@@ -11,7 +15,7 @@ at 5,000 nodes. Within a batch's writes, recommendations whose replicas or
 requests changed go first: fit figures move with every report, advice rarely;
 and they stop after three quarters of a period (the rest is left to the next
 batch), so a slow API server delays figures, not new advice. Nothing is written
-before Pods and ReplicaSets are listed: advice from half a model is wrong advice.
+before the model is listed: advice from half a model is wrong advice.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class Runtime:
             await asyncio.sleep(period)
 
     async def watch_loop(self) -> None:
-        """List and watch Pods, ReplicaSets and ResourceReports into the model until cancelled."""
+        """List and watch what the model is made of (all but Nodes) until cancelled."""
         config = load_config(self.settings.kubeconfig)
         connector = aiohttp.TCPConnector(ssl=config.ssl_context())
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=15, sock_read=400)
@@ -111,6 +115,15 @@ class Runtime:
                     key=_namespaced_name,
                     on_event=self._replicaset_event,
                     on_listed=self._replicasets_listed,
+                ),
+                ListWatch(
+                    session,
+                    config,
+                    "/apis/apps/v1/deployments",
+                    key=_namespaced_name,
+                    on_event=self._deployment_event,
+                    on_listed=self._deployments_listed,
+                    label_selector=self.settings.expert_selector,  # only experts
                 ),
                 ListWatch(
                     session,
@@ -144,6 +157,17 @@ class Runtime:
             self.state.delete_replicaset(meta.get("namespace", ""), meta["name"])
         else:
             self.state.upsert_replicaset(body)
+
+    def _deployment_event(self, kind: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        if kind == "DELETED":
+            self.state.delete_deployment(meta.get("namespace", ""), meta["name"])
+        else:
+            self.state.upsert_deployment(body)
+
+    def _deployments_listed(self, keys: set[Hashable]) -> None:
+        for namespace, name in set(self.state.experts) - keys:
+            self.state.delete_deployment(namespace, name)
 
     def _report_event(self, kind: str, body: dict[str, Any]) -> None:
         if kind == "DELETED":

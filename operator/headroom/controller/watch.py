@@ -65,10 +65,12 @@ class ListWatch:
         key: Callable[[Body], Hashable],
         on_event: Callable[[str, Body], None],
         on_listed: Callable[[set[Hashable]], None],
+        label_selector: str = "",
         chunk_size: int = 500,
         timeout_seconds: int = 300,
     ) -> None:
         self.session = session
+        self.selection = {"labelSelector": label_selector} if label_selector else {}
         self.config = config
         self.url = config.server.rstrip("/") + path
         self.key = key
@@ -110,7 +112,9 @@ class ListWatch:
                 delay = min(delay * 2, _BACKOFF_MAX)
 
     async def _get(self, params: dict[str, str]) -> aiohttp.ClientResponse:
-        response = await self.session.get(self.url, params=params, headers=self._headers())
+        response = await self.session.get(
+            self.url, params={**params, **self.selection}, headers=self._headers()
+        )
         if response.status == 410:
             response.release()
             raise _Expired()

@@ -230,14 +230,20 @@ class DecayingHistogram:
     def peak(self, now: datetime, window_seconds: float) -> float:
         """The upper bound of the highest bucket still within the window; 0 when there is none.
 
-        "Within the window" means its weight decayed to ``now`` is at least
+        "Within the window" means the weight of it and every bucket above it, decayed to ``now``, is at least
         that of a single weight-1 sample taken ``window_seconds`` ago (see the
         module docstring): a one-off peak counts for the window, a recurring
         one longer.
         """
         threshold = self._threshold(to_seconds(now), window_seconds)
-        live = [bucket for bucket, weight in self.weights.items() if weight >= threshold]
-        return self.bucket_start(max(live) + 1) if live else 0.0
+        # Weight is counted from the top down (this bucket and all above it), so
+        # that a larger sample can never lower the peak by leaving a bucket.
+        above = 0.0
+        for bucket in sorted(self.weights, reverse=True):
+            above += self.weights[bucket]
+            if above >= threshold:
+                return self.bucket_start(bucket + 1)
+        return 0.0
 
     def prune(self, now: datetime, window_seconds: float) -> None:
         """Forget what fell out of the window and keep the record compact.
