@@ -213,6 +213,22 @@ def test_deleted_deployment_takes_its_recommendation(
     )
 
 
+def scale_and_wait(cp: ControlPlane, ns: str, replicas: int, *, what: str) -> None:
+    """Scale expert-a and wait until a controller has written the new current replicas."""
+    cp.api(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{ns}/deployments/expert-a",
+        {"spec": {"replicas": replicas}},
+        content_type="application/merge-patch+json",
+    )
+
+    def written() -> bool:
+        rec = get_caprec(cp, ns, "expert-a") or {}
+        return bool(((rec.get("status") or {}).get("current") or {}).get("replicas") == replicas)
+
+    wait_until(written, timeout=30, what=what)
+
+
 def test_restart_keeps_history_and_two_replicas_have_one_writer(
     control_plane: ControlPlane, sim: dict[str, Any]
 ) -> None:
@@ -258,23 +274,7 @@ def test_restart_keeps_history_and_two_replicas_have_one_writer(
         "GET", "/apis/coordination.k8s.io/v1/namespaces/headroom-system/leases/headroom-controller"
     )
     assert lease["spec"]["holderIdentity"] == leader.identity
-    cp.api(
-        "PATCH",
-        f"/apis/apps/v1/namespaces/{ns}/deployments/expert-a",
-        {"spec": {"replicas": 3}},
-        content_type="application/merge-patch+json",
-    )
-    wait_until(
-        lambda: (
-            (get_caprec(cp, ns, "expert-a") or {})
-            .get("status", {})
-            .get("current", {})
-            .get("replicas")
-            == 3
-        ),
-        timeout=30,
-        what="leader writes",
-    )
+    scale_and_wait(cp, ns, 3, what="leader writes")
     assert follower.metric("headroom_recommendations_written_total") == 0
     assert leader.metric("headroom_recommendations_written_total") >= 1
 
@@ -285,23 +285,7 @@ def test_restart_keeps_history_and_two_replicas_have_one_writer(
     wait_until(
         lambda: follower.metric("headroom_leader") == 1, timeout=30, what="standby takes the lease"
     )
-    cp.api(
-        "PATCH",
-        f"/apis/apps/v1/namespaces/{ns}/deployments/expert-a",
-        {"spec": {"replicas": 4}},
-        content_type="application/merge-patch+json",
-    )
-    wait_until(
-        lambda: (
-            (get_caprec(cp, ns, "expert-a") or {})
-            .get("status", {})
-            .get("current", {})
-            .get("replicas")
-            == 4
-        ),
-        timeout=30,
-        what="new leader writes",
-    )
+    scale_and_wait(cp, ns, 4, what="new leader writes")
 
 
 def test_headroom_report_reads_what_the_controller_wrote(
