@@ -54,6 +54,8 @@ class ListWatch:
     ``on_event(type, body)`` gets ``ADDED``, ``MODIFIED`` and ``DELETED`` (a
     LIST delivers every object as ``ADDED``); ``on_listed(keys)`` gets the
     ``key`` of every object of a complete LIST. Both run on the event loop.
+    With ``label_selector`` the server sends only matching objects, and an
+    object that stops matching arrives as ``DELETED``.
     """
 
     def __init__(
