@@ -18,6 +18,7 @@ from typing import TypeVar
 from headroom.api import ContainerLimits
 from headroom.collection.cgroupfiles import (
     UNLIMITED_V1_BYTES,
+    OpenFiles,
     parse_cpu_max,
     parse_memory_max,
     read_bytes,
@@ -136,14 +137,47 @@ def read_own_limits(cgroup: OwnCgroup | None) -> ContainerLimits:
     )
 
 
+def _limit_files(cgroup: OwnCgroup | None) -> tuple[str, ...]:
+    """The files ``read_own_limits`` reads for ``cgroup``."""
+    if cgroup is None:
+        return ()
+    names: tuple[tuple[str | None, str], ...]
+    if cgroup.version == "v2":
+        names = ((cgroup.cpu_dir, "cpu.max"), (cgroup.memory_dir, "memory.max"))
+    else:
+        names = (
+            (cgroup.cpu_dir, "cpu.cfs_quota_us"),
+            (cgroup.cpu_dir, "cpu.cfs_period_us"),
+            (cgroup.memory_dir, "memory.limit_in_bytes"),
+        )
+    return tuple(f"{directory}/{name}" for directory, name in names if directory is not None)
+
+
 class OwnLimitsReader:
     """Locates the agent's cgroup once, reads its limit files on every call.
 
-    Limits are re-read each cycle because a pod can be resized in place.
+    Limits are re-read each cycle because a pod can be resized in place. The
+    files stay open (one ``pread`` each per cycle); while their content is the
+    same the same :class:`ContainerLimits` is returned, parsed only on a change.
     """
 
     def __init__(self, own_procfs: str, own_cgroupfs: str) -> None:
         self._cgroup = find_own_cgroup(own_procfs, own_cgroupfs.rstrip("/") or "/")
+        self._files = OpenFiles()
+        self._paths = _limit_files(self._cgroup)
+        self._seen: tuple[bytes | None, ...] | None = None
+        self._limits = ContainerLimits()
+
+    def __del__(self) -> None:
+        files = getattr(self, "_files", None)
+        if files is not None:
+            files.close()
+
+    def _content(self, path: str) -> bytes | None:
+        try:
+            return self._files.read(path)
+        except OSError:
+            return None
 
     @property
     def cgroup(self) -> OwnCgroup | None:
@@ -152,4 +186,8 @@ class OwnLimitsReader:
 
     def read(self) -> ContainerLimits:
         """The limits now; None for each limit that is unlimited or unreadable."""
-        return read_own_limits(self._cgroup)
+        seen = tuple(self._content(path) for path in self._paths)
+        if seen != self._seen:
+            self._limits = read_own_limits(self._cgroup)
+            self._seen = seen
+        return self._limits

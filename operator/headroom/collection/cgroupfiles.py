@@ -4,7 +4,9 @@ Every collection cycle reads a few files per pod (PR-001, PR-003), so these
 helpers use bare ``os.open``/``os.read`` and search the bytes for the one key
 wanted instead of building dictionaries. They raise ``OSError`` when a file is
 gone (a pod deleted mid-read) and ``ValueError`` when it is not what the
-kernel writes; callers decide what either means.
+kernel writes; callers decide what either means. :class:`OpenFiles` keeps
+files open across cycles: the kernel regenerates a cgroup or proc file on
+every read from offset 0, so one ``pread`` replaces open, read and close.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 
 __all__ = [
     "UNLIMITED_V1_BYTES",
+    "OpenFiles",
     "keyed_value",
     "parse_cpu_max",
     "parse_memory_max",
@@ -92,3 +95,46 @@ def parse_memory_max(data: bytes) -> int | None:
         return None
     value = int(text)
     return None if value >= UNLIMITED_V1_BYTES else value
+
+
+class OpenFiles:
+    """Files kept open across cycles, each read again from offset 0 with one ``pread``."""
+
+    def __init__(self) -> None:
+        self._fds: dict[str, int] = {}
+        self._used: set[str] = set()
+
+    def read(self, path: str) -> bytes:
+        """The file's whole content now; OSError (and the file forgotten) when it is gone."""
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._used.add(path)
+        try:
+            data = os.pread(fd, _READ_SIZE, 0)
+            while len(data) % _READ_SIZE == 0 and data:
+                more = os.pread(fd, _READ_SIZE, len(data))
+                if not more:
+                    break
+                data += more
+        except OSError:
+            self._close(path)
+            raise
+        return data
+
+    def _close(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        self._used.discard(path)
+        if fd is not None:
+            os.close(fd)
+
+    def sweep(self) -> None:
+        """Close the files not read since the last sweep (their pods are gone)."""
+        for path in [path for path in self._fds if path not in self._used]:
+            self._close(path)
+        self._used.clear()
+
+    def close(self) -> None:
+        """Close every file."""
+        for path in list(self._fds):
+            self._close(path)

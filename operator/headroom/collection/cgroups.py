@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from headroom.api.resourcereport import QosClass
-from headroom.collection.cgroupfiles import keyed_value, read_int
+from headroom.collection.cgroupfiles import OpenFiles, keyed_value, read_int
 from headroom.collection.sample import PodCounters
 
 __all__ = [
@@ -127,53 +127,7 @@ def pod_uid_from_cgroup_name(name: str) -> str | None:
     return uid.replace("_", "-")
 
 
-_READ_SIZE = 16384
-
-
-class _OpenFiles:
-    """Files kept open across cycles, each read again from offset 0 with one ``pread``."""
-
-    def __init__(self) -> None:
-        self._fds: dict[str, int] = {}
-        self._used: set[str] = set()
-
-    def read(self, path: str) -> bytes:
-        """The file's whole content now; OSError (and the file forgotten) when it is gone."""
-        fd = self._fds.get(path)
-        if fd is None:
-            fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        self._used.add(path)
-        try:
-            data = os.pread(fd, _READ_SIZE, 0)
-            while len(data) % _READ_SIZE == 0 and data:
-                more = os.pread(fd, _READ_SIZE, len(data))
-                if not more:
-                    break
-                data += more
-        except OSError:
-            self._close(path)
-            raise
-        return data
-
-    def _close(self, path: str) -> None:
-        fd = self._fds.pop(path, None)
-        self._used.discard(path)
-        if fd is not None:
-            os.close(fd)
-
-    def sweep(self) -> None:
-        """Close the files not read since the last sweep (their pods are gone)."""
-        for path in [path for path in self._fds if path not in self._used]:
-            self._close(path)
-        self._used.clear()
-
-    def close(self) -> None:
-        """Close every file."""
-        for path in list(self._fds):
-            self._close(path)
-
-
-def _read_pod_v2(files: _OpenFiles, directory: str, uid: str, qos: QosClass) -> PodCounters:
+def _read_pod_v2(files: OpenFiles, directory: str, uid: str, qos: QosClass) -> PodCounters:
     usage_usec = keyed_value(files.read(f"{directory}/cpu.stat"), b"usage_usec")
     current = read_int(f"{directory}/memory.current")
     inactive = keyed_value(files.read(f"{directory}/memory.stat"), b"inactive_file")
@@ -181,7 +135,7 @@ def _read_pod_v2(files: _OpenFiles, directory: str, uid: str, qos: QosClass) -> 
 
 
 def _read_pod_v1(
-    files: _OpenFiles, cpu_dir: str, memory_dir: str, uid: str, qos: QosClass
+    files: OpenFiles, cpu_dir: str, memory_dir: str, uid: str, qos: QosClass
 ) -> PodCounters:
     usage_ns = read_int(f"{cpu_dir}/cpuacct.usage")
     current = read_int(f"{memory_dir}/memory.usage_in_bytes")
@@ -199,7 +153,7 @@ class PodCgroupReader:
     def __init__(self, cgroupfs: str) -> None:
         self._cgroupfs = cgroupfs.rstrip("/") or "/"
         self._layout: KubepodsLayout | None = None
-        self._files = _OpenFiles()
+        self._files = OpenFiles()
 
     def close(self) -> None:
         """Close the pod files kept open between reads."""

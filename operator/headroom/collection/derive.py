@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
+from typing import Any
 
 from headroom.api import (
-    CpuFigures,
     DiskFigures,
     MemoryFigures,
-    PodUsage,
     ResourceReportStatus,
 )
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
@@ -81,16 +80,17 @@ def _rounded_disk(disk: DiskFigures) -> DiskFigures:
     return disk.model_copy(update={"usedPercent": percent})
 
 
-def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage]:
+def _pod_usages(previous: RawSample | None, current: RawSample) -> list[dict[str, Any]]:
+    """Each pod's ``PodUsage`` as plain data, by UID (validated with the status, at once)."""
     before = {pod.uid: pod for pod in previous.pods} if previous is not None else {}
     seconds = current.monotonic - previous.monotonic if previous is not None else 0.0
     return [
-        PodUsage(
-            uid=pod.uid,
-            qosClass=pod.qos_class,
-            cpuCores=pod_cpu_cores(before.get(pod.uid), pod, seconds),
-            memoryBytes=pod.memory_working_set_bytes,
-        )
+        {
+            "uid": pod.uid,
+            "qosClass": pod.qos_class,
+            "cpuCores": pod_cpu_cores(before.get(pod.uid), pod, seconds),
+            "memoryBytes": pod.memory_working_set_bytes,
+        }
         for pod in sorted(current.pods, key=lambda pod: pod.uid)
     ]
 
@@ -106,25 +106,28 @@ def derive_status(
     """The ResourceReport status for ``current``, with rates since ``previous``.
 
     Conditions are left empty: they belong to the agent, which knows whether
-    the write itself succeeded.
+    the write itself succeeded. The status is validated once, as a whole (one
+    call into pydantic-core rather than one per pod: PR-003).
     """
     disks = [_rounded_disk(disk) for disk in current.disks]
     pods = _pod_usages(previous, current)
-    return ResourceReportStatus(
-        collectedAt=collected_at,
-        agentVersion=agent_version,
-        heartbeatSeconds=heartbeat_seconds,
-        cpu=CpuFigures(
-            utilizationPercent=cpu_utilization_percent(
-                previous.cpu_times if previous is not None else None, current.cpu_times
-            ),
-            physicalCores=current.physical_cores,
-            logicalCores=current.logical_cores,
-        ),
-        memory=_rounded_memory(current.memory),
-        disks=disks,
-        diskMaxUsedPercent=disk_max_used_percent(disks),
-        podCount=len(pods),
-        pods=pods,
-        agentContainer=current.agent_container,
+    return ResourceReportStatus.model_validate(
+        {
+            "collectedAt": collected_at,
+            "agentVersion": agent_version,
+            "heartbeatSeconds": heartbeat_seconds,
+            "cpu": {
+                "utilizationPercent": cpu_utilization_percent(
+                    previous.cpu_times if previous is not None else None, current.cpu_times
+                ),
+                "physicalCores": current.physical_cores,
+                "logicalCores": current.logical_cores,
+            },
+            "memory": _rounded_memory(current.memory),
+            "disks": disks,
+            "diskMaxUsedPercent": disk_max_used_percent(disks),
+            "podCount": len(pods),
+            "pods": pods,
+            "agentContainer": current.agent_container,
+        }
     )
