@@ -17,7 +17,7 @@ from typing import Any
 
 import kopf
 
-from headroom.controller.runtime import Runtime
+from headroom.controller.runtime import Runtime, tune_memory_allocator
 from headroom.kube.client import ApiError
 from headroom.kube.config import load_config
 
@@ -63,6 +63,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # List in pages: 5,000 Nodes or ResourceReports in one answer is tens of MB at once.
     settings.watching.chunk_size = 500
     runtime = _runtime(memo)
+    # Before the big lists: glibc would keep what their buffers freed (see there).
+    tune_memory_allocator()
     # History first, so no report can start an expert's history afresh (startup
     # handlers finish before any watch begins).
     try:

@@ -21,6 +21,7 @@ before the model is listed: advice from half a model is wrong advice.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import time
@@ -42,7 +43,7 @@ from headroom.controller.writer import RecommendationWriter
 from headroom.kube.config import load_config
 from headroom.recommend.policy import SizingDefaults
 
-__all__ = ["Runtime", "freeze_long_lived_objects"]
+__all__ = ["Runtime", "freeze_long_lived_objects", "tune_memory_allocator"]
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +294,32 @@ class Runtime:
             return last is None or advice(last.status) != advice(status)
 
         return sorted(result.statuses.values(), key=lambda item: not changed(item))
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8  # glibc's mallopt()
+_ALLOCATOR_TUNING = (
+    (_M_MMAP_THRESHOLD, 128 * 1024),
+    (_M_TRIM_THRESHOLD, 128 * 1024),
+    (_M_ARENA_MAX, 2),
+)
+
+
+def tune_memory_allocator() -> bool:
+    """Keep glibc from holding on to memory the controller has freed (about 25 MB at scale).
+
+    Listing 150,000 Pods passes megabytes of JSON through large buffers; glibc
+    raises its mmap threshold to the largest buffer freed so far, so later
+    ones come from the heap and stay there, and each thread (writer, watches)
+    gets an arena of its own. A fixed 128 KiB threshold, trimming above
+    128 KiB and two arenas give that memory back — what the environment
+    variables ``MALLOC_MMAP_THRESHOLD_`` etc. would do. Returns False where
+    there is no glibc (nothing changes then).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return all(mallopt(option, value) == 1 for option, value in _ALLOCATOR_TUNING)
 
 
 def freeze_long_lived_objects() -> int:
