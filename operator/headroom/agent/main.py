@@ -22,7 +22,6 @@ from headroom.api import ObjectMeta, ResourceReport, ResourceReportSpec
 from headroom.collection.derive import derive_status
 from headroom.collection.psutil_reader import PsutilNodeReader
 from headroom.logs import setup_logging
-from headroom.render import render_report
 
 if TYPE_CHECKING:
     from headroom.agent.admin import AdminServer
@@ -101,6 +100,8 @@ def _once(settings: AgentSettings, output: str, pause: float = 0.5) -> int:
     report = ResourceReport(
         metadata=ObjectMeta(name=name), spec=ResourceReportSpec(nodeName=name), status=status
     )
+    from headroom.render import render_report  # tables and YAML only for --once (PR-002)
+
     print(render_report(report, output))  # type: ignore[arg-type]
     return 0
 

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 __all__ = ["ConfigError", "KubeConfig", "load_config"]
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -79,6 +77,8 @@ def _named(items: list[dict[str, Any]], name: str, what: str, source: Path) -> d
 
 def from_kubeconfig(path: Path, context: str | None = None) -> KubeConfig:
     """Read the current (or named) context of a kubeconfig file."""
+    import yaml  # here: in a cluster (the agent's case) no kubeconfig is read (PR-002)
+
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as error:

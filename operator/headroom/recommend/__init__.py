@@ -1,8 +1,8 @@
 """The recommendation maths: pure functions, no cluster (CT).
 
 Nothing here imports kopf, a Kubernetes client or aiohttp — only the standard
-library, pydantic and :mod:`headroom.api` (an import-linter contract holds the
-line). The controller parses objects into models, calls these functions and
+library, pydantic, :mod:`headroom.api` and, for fit's arrays, numpy (an
+import-linter contract holds the line). The controller parses objects into models, calls these functions and
 writes what they return.
 
 * :mod:`~headroom.recommend.quantities` — Kubernetes quantities in and out,
