@@ -9,6 +9,9 @@ control plane (``tests/controlplane``, no kube-controller-manager):
 * every other pod a node runs, up to ``--pods-per-node`` (30), as a plain Pod
   bound to its node (``--pod-objects all``), or only as a UID in the reports
   (``--pod-objects experts``: the controller never sees those pods);
+* each expert's CapacityRecommendation with ``--history-days`` (7) of usage
+  history, as a controller that has run for a week leaves it (0: a fresh
+  install, whose first hours move the advice with nearly every sample);
 * one ResourceReport per node with realistic per-pod figures (CPU 20–100 % of
   the request, working set 30–90 % of it), written through ``/status`` by
   simulated agents (threads in this process, keep-alive connections) once per
@@ -16,11 +19,13 @@ control plane (``tests/controlplane``, no kube-controller-manager):
   phases spread evenly, figures jittered a few percent each write.
 
 Then ``headroom controller`` runs as a real process (default settings: batch
-every 2 s), and once every expert has its CapacityRecommendation the run
-measures for ``--measure`` seconds:
+every 2 s; log level DEBUG, which logs each batch's duration), and once it has
+written every expert's recommendation and counts every report fresh, the run
+waits ``--settle`` seconds and measures for ``--measure`` seconds:
 
-* full recompute time: ``headroom_recompute_duration_seconds`` (mean and
-  bucket p99 over the window) — every batch recomputes every expert;
+* full recompute time: each batch's duration from the controller's log (mean,
+  p99, max), else from ``headroom_recompute_duration_seconds`` (bucket
+  estimates) — every batch recomputes every expert;
 * report → recommendation latency: every ``--probe-every`` seconds one expert's
   pod on one node suddenly uses 16 cores more; the node's report is written and
   the expert's CapacityRecommendation polled (50 ms) until its recommended
@@ -36,6 +41,10 @@ measures for ``--measure`` seconds:
 
 Targets: recompute ≤ 250 ms, latency p99 ≤ 5 s, controller RSS ≤ 300 MB,
 ≤ 1 agent write per node per 60 s.
+
+Setting up 5,000 nodes (150,000 Pods at ~700/s) takes about 6 minutes, the
+whole default run about 20. ``--hold SECONDS`` builds the cluster and keeps
+its agents writing without a controller, to profile one by hand.
 
 Run from the repository root::
 
@@ -482,7 +491,9 @@ class Agents:
 class Controller:
     """``headroom controller`` as a process, with its metrics endpoint."""
 
-    def __init__(self, plane: ControlPlane, log: Path, level: str) -> None:
+    def __init__(
+        self, plane: ControlPlane, log: Path, level: str, pythonpath: str | None = None
+    ) -> None:
         self.port = free_ports(1)[0]
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("HEADROOM_")},
@@ -492,6 +503,8 @@ class Controller:
             "HEADROOM_HEALTH_PORT": "0",
             "KUBECONFIG": str(plane.kubeconfig),
         }
+        if pythonpath:  # another checkout's controller, for a before/after comparison
+            env["PYTHONPATH"] = os.pathsep.join([pythonpath, env.get("PYTHONPATH", "")])
         self.log = log
         out = log.open("ab")
         self.proc = subprocess.Popen(
@@ -681,7 +694,7 @@ def measure(
         world.pod_objects,
     )
     started = time.monotonic()
-    controller = Controller(plane, log, args.log_level)
+    controller = Controller(plane, log, args.log_level, args.controller_pythonpath)
     sampler = ProcessSampler(controller.proc.pid)
     try:
 
@@ -1039,6 +1052,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the controller's log level (DEBUG logs each batch's exact duration)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--controller-pythonpath",
+        help="run the controller from another checkout's operator/ directory (before/after)",
+    )
     parser.add_argument(
         "--hold",
         type=float,
