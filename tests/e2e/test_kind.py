@@ -209,6 +209,7 @@ def wait_for(condition: Callable[[], T | None], *, timeout: float, what: str, ki
         time.sleep(2)
 
 
+@pytest.mark.requirement("FR-001", "FR-003", "FR-004", "FR-005", "PK-001", "PK-002")
 def test_every_node_reports_its_figures(installed: Kind) -> None:
     kind = installed
     nodes = {n["metadata"]["name"] for n in kind.json("get", "nodes")["items"]}
@@ -243,6 +244,7 @@ def test_every_node_reports_its_figures(installed: Kind) -> None:
         assert rows[node][1] != "<none>" and rows[node][2] != "<none>", table
 
 
+@pytest.mark.requirement("SC-001", "CT-004")
 def test_controller_leads_with_the_shipped_rbac(installed: Kind) -> None:
     kind = installed
     lease = wait_for(

@@ -166,6 +166,7 @@ def test_probes_are_open(endpoint: Endpoint) -> None:
     assert endpoint.get("/readyz")[0] == 200  # collected once, within 3 intervals
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize("path", GUARDED)
 def test_anonymous_and_forged_tokens_are_401(endpoint: Endpoint, path: str) -> None:
     status, headers, body = endpoint.get(path)
@@ -175,6 +176,7 @@ def test_anonymous_and_forged_tokens_are_401(endpoint: Endpoint, path: str) -> N
     assert endpoint.get(path, "not-a-token")[0] == 401
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize("path", GUARDED)
 def test_a_service_account_without_the_role_is_403(endpoint: Endpoint, path: str) -> None:
     status, _, body = endpoint.get(path, endpoint.nobody_token)
@@ -182,6 +184,7 @@ def test_a_service_account_without_the_role_is_403(endpoint: Endpoint, path: str
     assert b"cpu_percent" not in body and b"headroom_agent" not in body
 
 
+@pytest.mark.requirement("SR-003")
 def test_reader_gets_the_figures_of_the_written_report(
     control_plane: ControlPlane, endpoint: Endpoint
 ) -> None:
@@ -201,6 +204,7 @@ def test_reader_gets_the_figures_of_the_written_report(
     assert answer == json.loads(json.dumps(expected))
 
 
+@pytest.mark.requirement("SR-003")
 def test_metrics_need_the_token_too_and_count_the_write(endpoint: Endpoint) -> None:
     assert endpoint.get("/metrics")[0] == 401
     assert endpoint.get("/metrics", endpoint.nobody_token)[0] == 403
@@ -217,6 +221,7 @@ def _reviewer(config: KubeConfig) -> Authorizer:
     return Authorizer(KubeReviewer(KubeClient(config, timeout=3.0)))
 
 
+@pytest.mark.requirement("SR-003")
 def test_rbac_decides_per_url_and_reviews_fail_closed(
     control_plane: ControlPlane, endpoint: Endpoint, tmp_path: Path
 ) -> None:

@@ -27,6 +27,7 @@ def agent_for(cp: ControlPlane, node: str, **settings: Any) -> Agent:
     )
 
 
+@pytest.mark.requirement("FR-001", "FR-004", "FR-005", "HR-003")
 def test_agent_creates_its_report_owned_by_the_node(control_plane: ControlPlane) -> None:
     node_name = unique("node")
     node = create_node(control_plane, node_name)
@@ -91,6 +92,7 @@ def test_status_writes_leave_spec_alone_and_spec_writes_leave_status_alone(
     assert final["status"]["cpu"] == written_status["cpu"]
 
 
+@pytest.mark.requirement("CT-006")
 @pytest.mark.parametrize(
     ("where", "value"),
     [
@@ -151,6 +153,7 @@ def test_kubectl_get_shows_the_promised_columns(control_plane: ControlPlane) -> 
     assert node_name in listed  # category "headroom"
 
 
+@pytest.mark.requirement("AG-002")
 def test_racing_writers_conflict_and_the_agent_keeps_its_figures(
     control_plane: ControlPlane,
 ) -> None:
@@ -177,6 +180,7 @@ def test_racing_writers_conflict_and_the_agent_keeps_its_figures(
     assert final["status"] == status.to_wire()
 
 
+@pytest.mark.requirement("AG-001", "AG-002")
 def test_agent_survives_an_api_server_outage_without_flooding(
     control_plane: ControlPlane,
 ) -> None:

@@ -125,6 +125,7 @@ def listable(cp: ControlPlane, path: str) -> bool:
 # --- the release ---------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("PK-001")
 def test_install_creates_every_object_and_prints_the_notes(
     control_plane: ControlPlane, headroom_release: Release
 ) -> None:
@@ -161,6 +162,7 @@ def test_install_creates_every_object_and_prints_the_notes(
     )
 
 
+@pytest.mark.requirement("PK-002", "SR-002")
 def test_pod_security_levels_the_notes_name(
     control_plane: ControlPlane, headroom_release: Release
 ) -> None:
@@ -222,6 +224,7 @@ def agent_pod(control_plane: ControlPlane, headroom_release: Release) -> Iterato
         control_plane.api("DELETE", f"/api/v1/nodes/{node}")
 
 
+@pytest.mark.requirement("SC-001", "PK-001")
 def test_agent_runs_with_the_shipped_rbac_and_serves_readers(
     control_plane: ControlPlane,
     headroom_release: Release,
@@ -285,6 +288,7 @@ def test_agent_runs_with_the_shipped_rbac_and_serves_readers(
     assert [d["path"] for d in status["disks"]] == ["/"]
 
 
+@pytest.mark.requirement("SC-002")
 def test_policy_keeps_each_agent_to_its_own_nodes_report(
     control_plane: ControlPlane,
     headroom_release: Release,
@@ -374,6 +378,7 @@ def test_policy_keeps_each_agent_to_its_own_nodes_report(
 # --- the controller ------------------------------------------------------------------------
 
 
+@pytest.mark.requirement("SC-001", "SC-003", "CT-003", "CT-004")
 def test_controller_recommends_with_the_rbac_as_shipped(
     control_plane: ControlPlane, headroom_release: Release, tmp_path: Path
 ) -> None:

@@ -198,6 +198,7 @@ def decisions(
     }
 
 
+@pytest.mark.requirement("SC-001", "SC-003")
 @pytest.mark.parametrize(
     ("role", "needs", "must_not"),
     [
@@ -240,6 +241,7 @@ def effective_rules(cp: ControlPlane, user: str, namespace: str) -> set[tuple[st
     return found
 
 
+@pytest.mark.requirement("SC-001", "SC-003")
 @pytest.mark.parametrize("role", ["agent", "controller"])
 def test_effective_rules_are_exactly_the_charts(
     control_plane: ControlPlane, headroom_release: Release, role: str
@@ -282,6 +284,7 @@ def reader(control_plane: ControlPlane, headroom_release: Release) -> Iterator[s
     control_plane.api("DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{binding}")
 
 
+@pytest.mark.requirement("SC-001", "SR-003")
 def test_resources_reader_grants_get_on_the_two_paths_only(
     control_plane: ControlPlane, headroom_release: Release, reader: str
 ) -> None:

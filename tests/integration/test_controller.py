@@ -85,6 +85,7 @@ def fit_on(status: dict[str, Any], nodes: list[str]) -> dict[str, int]:
     return {node: listed.get(node, 0) for node in nodes}
 
 
+@pytest.mark.requirement("CT-001", "CT-002", "CT-003")
 def test_recommendation_fit_staleness_and_deletion(
     control_plane: ControlPlane, sim: dict[str, Any]
 ) -> None:
@@ -198,6 +199,7 @@ def test_recommendation_fit_staleness_and_deletion(
     )
 
 
+@pytest.mark.requirement("CT-004")
 def test_deleted_deployment_takes_its_recommendation(
     control_plane: ControlPlane, sim: dict[str, Any]
 ) -> None:
@@ -229,6 +231,7 @@ def scale_and_wait(cp: ControlPlane, ns: str, replicas: int, *, what: str) -> No
     wait_until(written, timeout=30, what=what)
 
 
+@pytest.mark.requirement("CT-004", "CT-005")
 def test_restart_keeps_history_and_two_replicas_have_one_writer(
     control_plane: ControlPlane, sim: dict[str, Any]
 ) -> None:
@@ -288,6 +291,7 @@ def test_restart_keeps_history_and_two_replicas_have_one_writer(
     scale_and_wait(cp, ns, 4, what="new leader writes")
 
 
+@pytest.mark.requirement("FR-007")
 def test_headroom_report_reads_what_the_controller_wrote(
     control_plane: ControlPlane, sim: dict[str, Any]
 ) -> None:

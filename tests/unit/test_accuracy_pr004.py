@@ -60,6 +60,7 @@ def reader() -> PsutilNodeReader:
     return PsutilNodeReader(HostPaths(), ["/"])
 
 
+@pytest.mark.requirement("PR-004", "FR-001")
 def test_pr004_fr001_cpu_percent_within_one_point_of_proc_stat(reader: PsutilNodeReader) -> None:
     before_first = proc_stat_busy_total()
     first = reader.read()
@@ -83,6 +84,7 @@ def test_pr004_fr001_cpu_percent_within_one_point_of_proc_stat(reader: PsutilNod
     assert second.cpu_times.busy <= after_second[0] / TICKS + slack
 
 
+@pytest.mark.requirement("PR-004")
 def test_pr004_cpu_percent_is_exact_for_fixed_counters() -> None:
     """The same arithmetic on the same counters gives the same percentage."""
     busy_a, total_a = proc_stat_busy_total()
@@ -96,6 +98,7 @@ def test_pr004_cpu_percent_is_exact_for_fixed_counters() -> None:
     assert derived == pytest.approx(percent_between((busy_a, total_a), (busy_b, total_b)), abs=0.06)
 
 
+@pytest.mark.requirement("PR-004", "FR-004")
 def test_pr004_fr004_memory_agrees_with_proc_meminfo(reader: PsutilNodeReader) -> None:
     before = proc_meminfo()
     memory = reader.read().memory
@@ -110,6 +113,7 @@ def test_pr004_fr004_memory_agrees_with_proc_meminfo(reader: PsutilNodeReader) -
     )
 
 
+@pytest.mark.requirement("PR-004", "FR-005")
 def test_pr004_fr005_disk_agrees_with_statvfs(reader: PsutilNodeReader) -> None:
     vfs = os.statvfs("/")
     (disk,) = reader.read().disks
@@ -124,5 +128,6 @@ def test_pr004_fr005_disk_agrees_with_statvfs(reader: PsutilNodeReader) -> None:
     assert disk.usedPercent == pytest.approx(100 * used / (used + free), abs=1.0)
 
 
+@pytest.mark.requirement("PR-004", "FR-003")
 def test_pr004_fr003_logical_cores_agree_with_the_os(reader: PsutilNodeReader) -> None:
     assert reader.read().logical_cores == os.sysconf("SC_NPROCESSORS_ONLN")

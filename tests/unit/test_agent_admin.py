@@ -69,6 +69,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize("path", GUARDED)
 @pytest.mark.parametrize(
     "headers",
@@ -84,6 +85,7 @@ async def test_no_bearer_token_is_401_without_asking_anyone(
     assert world.authorizer.asked == []
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize("path", GUARDED)
 @pytest.mark.parametrize(
     ("token", "status"), [("forged", 401), ("nobody", 403), ("when-api-down", 503)]
@@ -99,6 +101,7 @@ async def test_refusals_map_to_status_codes(
     assert "cpu_percent" not in body and "headroom_agent" not in body
 
 
+@pytest.mark.requirement("SR-003")
 async def test_allowed_reader_gets_the_latest_figures(
     client: TestClient[object, object], world: World
 ) -> None:
@@ -138,6 +141,7 @@ async def test_probes_are_open(client: TestClient[object, object], world: World)
     assert world.authorizer.asked == []
 
 
+@pytest.mark.requirement("SR-003")
 async def test_unknown_paths_are_404_and_writes_405(
     client: TestClient[object, object], world: World
 ) -> None:

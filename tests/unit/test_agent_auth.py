@@ -70,6 +70,7 @@ def test_user_from_token_review_passes_everything_a_subject_access_review_needs(
     )
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize(
     "status",
     [
@@ -83,6 +84,7 @@ def test_anything_but_an_authenticated_user_is_no_user(status: dict[str, Any]) -
     assert user_from_token_review(status) is None
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize(
     ("status", "allowed"),
     [
@@ -97,6 +99,7 @@ def test_only_an_explicit_allow_allows(status: dict[str, Any], allowed: bool) ->
     assert access_allowed(status) is allowed
 
 
+@pytest.mark.requirement("SR-003")
 def test_decide_maps_reviews_to_status_codes() -> None:
     reviewer = FakeReviewer()
     assert decide(reviewer, "reader", "/system/resources") is Decision.ALLOWED
@@ -143,6 +146,7 @@ def test_refusals_are_cached_for_5_seconds(token: str, decision: Decision) -> No
     assert len(reviewer.token_reviews) == 2
 
 
+@pytest.mark.requirement("SR-003")
 def test_unavailable_is_never_cached_and_never_allows() -> None:
     clock, reviewer = FakeClock(), FakeReviewer()
     authorizer = Authorizer(reviewer, DecisionCache(clock))
@@ -204,6 +208,7 @@ def test_kube_reviewer_sends_the_reviewed_user_with_the_non_resource_url() -> No
     )
 
 
+@pytest.mark.requirement("SR-003")
 @pytest.mark.parametrize(
     "error",
     [

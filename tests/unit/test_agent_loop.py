@@ -60,6 +60,7 @@ def run_for(agent: Agent, clock: FakeClock, seconds: float) -> None:
         clock.now += agent.tick()
 
 
+@pytest.mark.requirement("AG-001")
 def test_steady_node_writes_once_per_heartbeat() -> None:
     clock, store = FakeClock(), FlakyStore()
     agent = make_agent(clock, store)
@@ -70,6 +71,7 @@ def test_steady_node_writes_once_per_heartbeat() -> None:
     assert store.written[-1].cpu.utilizationPercent == pytest.approx(25.0)
 
 
+@pytest.mark.requirement("AG-002")
 def test_unreachable_api_server_backs_off_then_recovers() -> None:
     clock, store = FakeClock(), FlakyStore()
     agent = make_agent(clock, store)
@@ -83,6 +85,7 @@ def test_unreachable_api_server_backs_off_then_recovers() -> None:
     assert len(store.attempts) < 600 / 1
 
 
+@pytest.mark.requirement("AG-002")
 def test_throttling_and_server_errors_are_retried() -> None:
     clock, store = FakeClock(), FlakyStore()
     agent = make_agent(clock, store)

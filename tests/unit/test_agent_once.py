@@ -26,6 +26,7 @@ def run_once(*flags: str) -> str:
     return result.stdout
 
 
+@pytest.mark.requirement("AG-003", "FR-003", "HR-003")
 def test_json_output_is_a_valid_resource_report_by_the_generated_crd() -> None:
     report = json.loads(run_once("-o", "json", "--disk-path", "/", "--disk-path", "/nonexistent"))
     errors = sorted(crd_validator("resourcereports").iter_errors(report), key=str)
@@ -38,12 +39,14 @@ def test_json_output_is_a_valid_resource_report_by_the_generated_crd() -> None:
     assert "error" in disks["/nonexistent"]  # HR-003: reported, not fatal
 
 
+@pytest.mark.requirement("AG-003")
 def test_yaml_output_matches_the_json_shape() -> None:
     report = yaml.safe_load(run_once("-o", "yaml"))
     assert report["kind"] == "ResourceReport"
     assert not list(crd_validator("resourcereports").iter_errors(report))
 
 
+@pytest.mark.requirement("AG-003")
 def test_table_output_names_the_requirements(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["agent", "--once"]) == 0
     out = capsys.readouterr().out
@@ -69,6 +72,7 @@ def test_the_schema_check_has_teeth(path: tuple[str, ...], value: object) -> Non
     assert list(crd_validator("resourcereports").iter_errors(report))
 
 
+@pytest.mark.requirement("AG-003", "PR-002")
 def test_once_starts_no_admin_endpoint_and_loads_no_server_library() -> None:
     probe = (
         "import sys, contextlib, io\n"

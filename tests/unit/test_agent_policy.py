@@ -27,10 +27,12 @@ def policy() -> WritePolicy:
     return WritePolicy(heartbeat_seconds=60, min_interval_seconds=15, threshold_percent=5)
 
 
+@pytest.mark.requirement("AG-001")
 def test_first_report_is_written_at_once() -> None:
     assert policy().reason_to_write(0.0, status()) == "first report"
 
 
+@pytest.mark.requirement("AG-001")
 def test_small_moves_wait_for_the_heartbeat() -> None:
     rule = policy()
     rule.written(0.0, status(mem=40))
@@ -39,6 +41,7 @@ def test_small_moves_wait_for_the_heartbeat() -> None:
     assert rule.reason_to_write(60.0, status(mem=44.9)) == "heartbeat"
 
 
+@pytest.mark.requirement("AG-001")
 def test_a_move_beyond_the_threshold_writes_early_but_not_within_the_interval() -> None:
     rule = policy()
     rule.written(0.0, status(mem=40))
@@ -47,6 +50,7 @@ def test_a_move_beyond_the_threshold_writes_early_but_not_within_the_interval() 
     assert reason is not None and "memory" in reason
 
 
+@pytest.mark.requirement("AG-001")
 @pytest.mark.parametrize(
     ("new", "expected"),
     [
@@ -63,6 +67,7 @@ def test_what_counts_as_moved(new: dict[str, object], expected: str | None) -> N
         assert reason is not None and expected in reason
 
 
+@pytest.mark.requirement("AG-001", "PR-001", "PR-003")
 def test_never_more_than_one_write_per_interval_over_a_busy_hour() -> None:
     rule = policy()
     writes: list[float] = []
@@ -77,6 +82,7 @@ def test_never_more_than_one_write_per_interval_over_a_busy_hour() -> None:
     assert len(writes) == 240
 
 
+@pytest.mark.requirement("AG-001", "PR-003")
 def test_steady_figures_write_once_per_heartbeat() -> None:
     rule = policy()
     writes = 0
@@ -87,6 +93,7 @@ def test_steady_figures_write_once_per_heartbeat() -> None:
     assert writes == 60
 
 
+@pytest.mark.requirement("AG-002")
 def test_backoff_grows_exponentially_with_jitter_and_caps() -> None:
     backoff = Backoff(initial_seconds=1, max_seconds=60, rng=random.Random(7))
     delays = [backoff.next_delay() for _ in range(10)]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from headroom.agent.resources import system_resources
 from headroom.api import CpuFigures, DiskFigures, MemoryFigures, ResourceReportStatus
 
@@ -25,6 +27,7 @@ def known_status() -> ResourceReportStatus:
     )
 
 
+@pytest.mark.requirement("FR-001", "FR-002", "FR-003", "FR-004", "FR-005")
 def test_shape_is_the_old_psutil_endpoint() -> None:
     assert system_resources(known_status(), "worker-1") == {
         "cpu_percent": 12.5,
@@ -45,6 +48,7 @@ def test_collected_at_is_spelled_as_in_the_resource_report() -> None:
     assert system_resources(status, "n")["collected_at"] == status.to_wire()["collectedAt"]
 
 
+@pytest.mark.requirement("FR-002")
 def test_unknown_physical_cores_is_null_and_the_whole_answer_is_json() -> None:
     status = known_status()
     status.cpu = CpuFigures(utilizationPercent=0.0, logicalCores=1)
@@ -52,6 +56,7 @@ def test_unknown_physical_cores_is_null_and_the_whole_answer_is_json() -> None:
     assert answer["cpu_count_physical"] is None
 
 
+@pytest.mark.requirement("HR-003")
 def test_a_disk_without_figures_or_error_is_reported_as_an_error() -> None:
     status = known_status()
     status.disks = [DiskFigures(path="/odd")]

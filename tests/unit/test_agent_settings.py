@@ -27,6 +27,7 @@ def test_flags_override_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert AgentSettings(heartbeat_seconds=30).heartbeat_seconds == 30
 
 
+@pytest.mark.requirement("CT-006")
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -44,6 +45,7 @@ def test_bad_values_name_the_setting(
         AgentSettings()
 
 
+@pytest.mark.requirement("CT-006")
 def test_cli_reports_bad_settings_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -25,6 +25,7 @@ def test_the_simulated_agents_write_what_the_api_accepts() -> None:
     assert status.podCount == 3
 
 
+@pytest.mark.requirement("PR-001", "PR-003")
 def test_the_benchmark_cgroup_tree_is_read_like_a_node(tmp_path: Path) -> None:
     make_kubepods_tree(tmp_path, 30)
     pods, warnings = PodCgroupReader(str(tmp_path)).read()
@@ -37,6 +38,7 @@ def test_a_small_recompute_run_prints_its_figures(capsys: pytest.CaptureFixture[
     assert "full recompute p99" in capsys.readouterr().out
 
 
+@pytest.mark.requirement("PR-002", "PR-003")
 def test_process_figures_and_helpers() -> None:
     assert read_rss_bytes(os.getpid()) > 0
     assert all(seconds >= 0 for seconds in read_cpu_seconds(os.getpid()))

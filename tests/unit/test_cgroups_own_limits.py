@@ -19,6 +19,7 @@ def _limits(case: str) -> ContainerLimits:
     return OwnLimitsReader(str(OWN / case / "proc"), str(OWN / case / "cgroup")).read()
 
 
+@pytest.mark.requirement("FR-006")
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -50,6 +51,7 @@ def test_own_cgroup_without_namespace_is_the_named_path() -> None:
     assert cgroup.cpu_dir.endswith(".scope")
 
 
+@pytest.mark.requirement("FR-006")
 def test_v1_cpu_and_cpuacct_mounted_apart_uses_the_cpu_hierarchy() -> None:
     cgroup = find_own_cgroup(
         str(OWN / "v1-unlimited" / "proc"), str(OWN / "v1-unlimited" / "cgroup")
@@ -81,6 +83,7 @@ def test_garbled_limit_file_is_unreadable_not_an_error(tmp_path: Path) -> None:
     assert limits == ContainerLimits(cgroupVersion="v2", memoryLimitBytes=1048576)
 
 
+@pytest.mark.requirement("FR-006")
 def test_limits_are_reread_each_cycle_for_in_place_resize(tmp_path: Path) -> None:
     (tmp_path / "proc" / "self").mkdir(parents=True)
     (tmp_path / "proc" / "self" / "cgroup").write_text("0::/\n")

@@ -38,6 +38,7 @@ def v2_systemd_copy(tmp_path: Path) -> Path:
     return Path(shutil.copytree(CGROUPFS / "v2-systemd", tmp_path / "cgroup", symlinks=True))
 
 
+@pytest.mark.requirement("FR-006")
 @pytest.mark.parametrize("tree", POD_TREES)
 def test_every_pod_in_every_qos_class_is_read(tree: str) -> None:
     pods, warnings = PodCgroupReader(str(CGROUPFS / tree)).read()
@@ -51,6 +52,7 @@ def test_every_pod_in_every_qos_class_is_read(tree: str) -> None:
         assert got.memory_working_set_bytes == want.memory_working_set_bytes
 
 
+@pytest.mark.requirement("FR-006")
 @pytest.mark.parametrize(
     ("tree", "version", "driver", "cpu_root", "memory_root"),
     [

@@ -80,6 +80,7 @@ def _validate(manifests: Sequence[Manifest]) -> set[str]:
 # --- lint and schemas ---------------------------------------------------------------
 
 
+@pytest.mark.requirement("PK-001")
 @pytest.mark.parametrize("strict", [False, True], ids=["lint", "lint-strict"])
 def test_helm_lint_is_clean(strict: bool) -> None:
     result = helm("lint", str(CHART_DIR), *(["--strict"] if strict else []))
@@ -88,6 +89,7 @@ def test_helm_lint_is_clean(strict: bool) -> None:
     assert "[WARNING]" not in output and "[ERROR]" not in output, output
 
 
+@pytest.mark.requirement("PK-001")
 @pytest.mark.parametrize(
     "extra",
     [[], EVERYTHING_ON, set_args({"rbac.create": False})],
@@ -112,6 +114,7 @@ def test_service_monitors_are_rendered_only_on_request() -> None:
     assert agent["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
+@pytest.mark.requirement("PK-001")
 @pytest.mark.parametrize(
     ("flag", "value", "complaint"),
     [
@@ -152,6 +155,7 @@ def test_min_replicas_above_max_is_refused() -> None:
     assert "minReplicas must not exceed" in result.stderr
 
 
+@pytest.mark.requirement("PK-001")
 def test_values_schema_is_strict_at_every_object() -> None:
     """Every object in values.schema.json that lists properties refuses unknown ones."""
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
@@ -171,6 +175,7 @@ def test_values_schema_is_strict_at_every_object() -> None:
     assert loose == []
 
 
+@pytest.mark.requirement("PK-001")
 def test_every_value_is_documented() -> None:
     """Each leaf of values.yaml has a ``# --`` comment in the block right above it."""
     lines = (CHART_DIR / "values.yaml").read_text().splitlines()
@@ -207,6 +212,7 @@ def test_every_value_is_documented() -> None:
 # --- pod security (PK) ----------------------------------------------------------------
 
 
+@pytest.mark.requirement("PK-002", "SR-002")
 @pytest.mark.parametrize("extra", [[], EVERYTHING_ON], ids=["defaults", "all-on"])
 def test_pods_run_non_root_read_only_without_capabilities(extra: list[str]) -> None:
     templates = dict(pod_templates(render(*extra)))
@@ -229,6 +235,7 @@ def test_pods_run_non_root_read_only_without_capabilities(extra: list[str]) -> N
             assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}, name
 
 
+@pytest.mark.requirement("PK-002")
 def test_image_runs_as_the_charts_user() -> None:
     dockerfile = (CHART_DIR.parents[1] / "Dockerfile").read_text()
     assert re.search(r"^USER 65532:65532$", dockerfile, re.MULTILINE)
@@ -236,6 +243,7 @@ def test_image_runs_as_the_charts_user() -> None:
     assert images == {"ghcr.io/headroom-dev/headroom:0.1.0"}
 
 
+@pytest.mark.requirement("HR-002", "SR-002", "FR-006")
 def test_agent_mounts_the_node_read_only() -> None:
     """HR-002: the node's procfs, root and cgroupfs, through read-only hostPath mounts only."""
     agent = one(render(), "DaemonSet", "-agent")["spec"]["template"]["spec"]
@@ -384,6 +392,7 @@ def _rules(manifests: Sequence[Manifest]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+@pytest.mark.requirement("SC-001", "SC-003")
 def test_rbac_has_no_wildcards_and_no_secrets() -> None:
     for name, rule in _rules(render()):
         for key in ("apiGroups", "resources", "verbs", "nonResourceURLs", "resourceNames"):
@@ -401,6 +410,7 @@ def test_rbac_create_false_renders_no_rbac() -> None:
     assert {"ServiceAccount", "DaemonSet", "Deployment"} <= kinds
 
 
+@pytest.mark.requirement("SC-001", "SR-003")
 def test_resources_reader_grants_get_on_the_two_urls_only() -> None:
     reader = one(render(), "ClusterRole", "-resources-reader")
     assert reader["metadata"]["name"] == "headroom-resources-reader"
@@ -409,6 +419,7 @@ def test_resources_reader_grants_get_on_the_two_urls_only() -> None:
     ]
 
 
+@pytest.mark.requirement("SC-001")
 def test_lease_rules_are_namespaced_and_named() -> None:
     role = one(render(namespace="ops"), "Role", "-leader-election")
     assert role["metadata"]["namespace"] == "ops"
@@ -423,6 +434,7 @@ def test_lease_rules_are_namespaced_and_named() -> None:
     ]
 
 
+@pytest.mark.requirement("SC-002")
 def test_own_node_policy_matches_the_agents_service_account() -> None:
     manifests = render(*set_args({"agent.serviceAccount.name": "probe"}), namespace="ops")
     policy = one(manifests, "ValidatingAdmissionPolicy", "-agent-own-node")
@@ -456,6 +468,7 @@ def test_long_release_names_fit_object_name_limits() -> None:
             assert len(value) <= 63, value
 
 
+@pytest.mark.requirement("PK-001")
 def test_notes_say_what_to_run_next() -> None:
     result = helm(
         "install",

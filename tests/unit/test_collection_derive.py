@@ -52,6 +52,7 @@ def derive(previous: RawSample | None, current: RawSample) -> ResourceReportStat
     )
 
 
+@pytest.mark.requirement("FR-001", "PR-001")
 def test_fr001_cpu_percent_between_two_samples() -> None:
     # 30 busy of 80 elapsed CPU seconds = 37.5 %
     status = derive(raw(100, busy=50, total=200), raw(110, busy=80, total=280))
@@ -65,6 +66,7 @@ def test_cpu_percent_is_rounded_to_one_decimal() -> None:
     assert cpu_utilization_percent(CpuTimes(0, 0), CpuTimes(2, 3)) == 66.7
 
 
+@pytest.mark.requirement("FR-001")
 @pytest.mark.parametrize(
     ("previous", "current", "percent"),
     [
@@ -116,6 +118,7 @@ def test_pod_cores_need_the_clock_to_advance() -> None:
     assert pod_cpu_cores(pod("a", 1), pod("a", 1), 10.0) == 0.0
 
 
+@pytest.mark.requirement("FR-004", "FR-005")
 def test_fr004_fr005_memory_and_disks_pass_through() -> None:
     disks = (
         DiskFigures(path="/", totalBytes=100, usedBytes=40, freeBytes=60, usedPercent=40.0),
@@ -142,6 +145,7 @@ def test_disk_max_is_none_when_no_disk_was_measured() -> None:
     assert disk_max_used_percent([]) is None
 
 
+@pytest.mark.requirement("FR-006")
 def test_metadata_and_agent_container() -> None:
     status = derive(None, raw(1, 0, 0))
 
@@ -169,6 +173,7 @@ samples = st.lists(
 )
 
 
+@pytest.mark.requirement("FR-001")
 @given(samples)
 def test_property_percent_in_range_and_cores_never_negative(
     sequence: list[tuple[float, float, float, dict[str, float]]],

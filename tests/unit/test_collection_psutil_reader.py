@@ -48,6 +48,7 @@ def test_it_is_a_node_reader(paths: HostPaths) -> None:
     assert reader.read().logical_cores >= 1
 
 
+@pytest.mark.requirement("FR-001", "HR-002")
 def test_fr001_cpu_times_from_the_node_procfs(paths: HostPaths) -> None:
     sample = PsutilNodeReader(paths).read()
 
@@ -58,6 +59,7 @@ def test_fr001_cpu_times_from_the_node_procfs(paths: HostPaths) -> None:
     assert sample.cpu_times.busy == pytest.approx(busy_ticks / TICKS)
 
 
+@pytest.mark.requirement("FR-002", "FR-003")
 def test_fr002_fr003_core_counts_are_psutils(paths: HostPaths) -> None:
     sample = PsutilNodeReader(paths).read()
 
@@ -65,6 +67,7 @@ def test_fr002_fr003_core_counts_are_psutils(paths: HostPaths) -> None:
     assert sample.physical_cores == psutil.cpu_count(logical=False)
 
 
+@pytest.mark.requirement("FR-004")
 def test_fr004_memory_as_psutil_reports_it(paths: HostPaths) -> None:
     memory = PsutilNodeReader(paths).read().memory
 
@@ -75,12 +78,14 @@ def test_fr004_memory_as_psutil_reports_it(paths: HostPaths) -> None:
     assert memory.usedPercent == 37.9
 
 
+@pytest.mark.requirement("HR-002")
 def test_psutil_procfs_is_restored_after_a_read(paths: HostPaths) -> None:
     before = psutil.PROCFS_PATH
     PsutilNodeReader(paths).read()
     assert before == psutil.PROCFS_PATH
 
 
+@pytest.mark.requirement("FR-006")
 def test_pods_and_own_limits_come_from_the_configured_trees(paths: HostPaths) -> None:
     sample = PsutilNodeReader(paths).read()
 
@@ -96,6 +101,7 @@ def test_monotonic_comes_from_the_clock(paths: HostPaths) -> None:
     assert reader.read().monotonic == 42.0
 
 
+@pytest.mark.requirement("FR-005")
 def test_fr005_disk_paths_are_reported_as_configured(paths: HostPaths, rootfs: Path) -> None:
     disks = PsutilNodeReader(paths, ["/", "/var/lib"]).read().disks
 
@@ -108,6 +114,7 @@ def test_fr005_disk_paths_are_reported_as_configured(paths: HostPaths, rootfs: P
         assert 0 <= disk.usedPercent <= 100
 
 
+@pytest.mark.requirement("HR-003")
 @pytest.mark.parametrize(
     ("path", "error"),
     [
@@ -126,6 +133,7 @@ def test_hr003_a_bad_disk_path_is_an_error_entry(paths: HostPaths, path: str, er
     assert disks[1].totalBytes is None
 
 
+@pytest.mark.requirement("HR-003")
 def test_hr003_an_unreadable_disk_path_is_an_error_entry(rootfs: Path) -> None:
     """Behind a mode-000 directory; root reads through it, so it is faked as well."""
     locked = rootfs / "locked"
@@ -141,6 +149,7 @@ def test_hr003_an_unreadable_disk_path_is_an_error_entry(rootfs: Path) -> None:
         assert figures.error is None
 
 
+@pytest.mark.requirement("HR-003")
 def test_hr003_a_statvfs_failure_is_an_error_entry(
     rootfs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -154,6 +163,7 @@ def test_hr003_a_statvfs_failure_is_an_error_entry(
     assert figures.error == "Permission denied"
 
 
+@pytest.mark.requirement("HR-002", "FR-006")
 def test_host_paths_mounted_under() -> None:
     paths = HostPaths.mounted_under("/host")
 

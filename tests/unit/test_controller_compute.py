@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from headroom.controller.compute import compute_batch
 from headroom.recommend.policy import SizingDefaults
 from tests.unit.controller_bodies import GiB, MiB, node, report
 from tests.unit.test_controller_state import T0, populated
 
 
+@pytest.mark.requirement("CT-001")
 def test_batch_recommends_and_fits_with_hand_computed_figures() -> None:
     state = populated()
     state.upsert_node(node("n2"))
@@ -36,6 +39,7 @@ def test_batch_recommends_and_fits_with_hand_computed_figures() -> None:
     assert {c.type: c.status for c in status.conditions} == {"PolicyValid": "True", "Ready": "True"}
 
 
+@pytest.mark.requirement("CT-002")
 def test_stale_cordoned_and_pressured_nodes_are_left_out() -> None:
     state = populated()
     state.upsert_node(node("stale"))
@@ -69,6 +73,7 @@ def test_stale_cordoned_and_pressured_nodes_are_left_out() -> None:
     assert set(result.stale_reports) == {"stale"}
 
 
+@pytest.mark.requirement("CT-006")
 def test_bad_annotations_are_a_condition_not_a_crash() -> None:
     state = populated()
     state.upsert_deployment({**_annotated("headroom.dev/target-utilization", "150%")})

@@ -6,12 +6,15 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from headroom.controller.lease import LeaseElector, LeaseView, decide
 from headroom.kube.client import ApiError
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.requirement("CT-004")
 def test_decide() -> None:
     held = LeaseView(holder="a", renewed_at=NOW, duration_seconds=15)
     assert decide(held, "a", NOW)  # mine: renew
@@ -57,6 +60,7 @@ def elector(api: FakeLeases, identity: str) -> LeaseElector:
     return LeaseElector(api, "ns", "lease", identity, duration_seconds=15)  # type: ignore[arg-type]
 
 
+@pytest.mark.requirement("CT-004")
 def test_one_leader_among_two_then_failover_after_expiry() -> None:
     api = FakeLeases()
     a, b = elector(api, "a"), elector(api, "b")
@@ -71,6 +75,7 @@ def test_one_leader_among_two_then_failover_after_expiry() -> None:
     assert not a.try_acquire_or_renew(NOW + timedelta(seconds=22))
 
 
+@pytest.mark.requirement("CT-004")
 def test_release_hands_over_at_once() -> None:
     api = FakeLeases()
     a, b = elector(api, "a"), elector(api, "b")
@@ -80,6 +85,7 @@ def test_release_hands_over_at_once() -> None:
     assert b.try_acquire_or_renew(NOW + timedelta(seconds=1))
 
 
+@pytest.mark.requirement("CT-004")
 def test_leader_steps_down_before_its_lease_could_expire_for_others() -> None:
     api = FakeLeases()
     a = elector(api, "a")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from headroom.controller.runtime import Runtime
 from headroom.controller.settings import ControllerSettings
 from headroom.controller.writer import RecommendationWriter
@@ -38,6 +40,7 @@ def runtime(leader: bool = True) -> tuple[Runtime, FakeApi]:
     return rt, api
 
 
+@pytest.mark.requirement("CT-002")
 async def test_a_silent_agent_is_flagged_even_when_nothing_else_changes() -> None:
     rt, api = runtime()
     rt.state.upsert_node(node("quiet"))
@@ -55,6 +58,7 @@ async def test_a_silent_agent_is_flagged_even_when_nothing_else_changes() -> Non
     assert rt.batches == batches
 
 
+@pytest.mark.requirement("CT-004")
 async def test_a_follower_computes_but_never_writes() -> None:
     rt, api = runtime(leader=False)
     await rt.run_batch()

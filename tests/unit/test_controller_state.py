@@ -70,6 +70,7 @@ def test_pods_of_other_workloads_are_not_experts() -> None:
     assert state.unprocessed == {}
 
 
+@pytest.mark.requirement("CT-004")
 def test_deployment_that_stops_matching_is_forgotten_and_its_recommendation_goes() -> None:
     state = populated()
     state.upsert_recommendation(

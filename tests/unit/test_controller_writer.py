@@ -6,6 +6,8 @@ import copy
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from headroom.api import CapacityRecommendationStatus
 from headroom.controller.compute import compute_batch
 from headroom.controller.writer import RecommendationWriter
@@ -102,6 +104,7 @@ def batch(
     return result.statuses[("team", "expert-a")]
 
 
+@pytest.mark.requirement("CT-003", "CT-004")
 def test_first_write_creates_owned_object_then_status_and_an_event() -> None:
     api, writer, _ = setup()
     expert, status = batch({"p1": (0.2, 600 * MiB)})
@@ -151,6 +154,7 @@ def test_a_conflict_is_resolved_with_a_fresh_version() -> None:
     assert stored["status"]["current"]["replicas"] == 5
 
 
+@pytest.mark.requirement("CT-003")
 def test_material_changes_raise_events_small_ones_do_not() -> None:
     api, writer, _ = setup()
     expert, status = batch({"p1": (0.2, 600 * MiB)})
@@ -163,6 +167,7 @@ def test_material_changes_raise_events_small_ones_do_not() -> None:
     assert api.count("POST", "/events") == 2
 
 
+@pytest.mark.requirement("CT-002", "CT-003")
 def test_stale_reports_are_flagged_once() -> None:
     api, writer, _ = setup()
     writer.flag_stale({"n9": "stale report: 400s old"}, T0)

@@ -13,6 +13,7 @@ from headroom.api.crdgen import MODELS, crd_filename, generate_crd, render_all
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.requirement("PK-001")
 @pytest.mark.parametrize("directory", ["crds", "charts/headroom/crds"])
 def test_checked_in_crds_match_the_models(directory: str) -> None:
     expected = render_all()
@@ -63,6 +64,7 @@ def test_short_names_and_columns() -> None:
     assert "Fits" in columns and "Rec-Replicas" in columns
 
 
+@pytest.mark.requirement("CT-006")
 def test_percentages_and_counts_are_bounded() -> None:
     schema = generate_crd(MODELS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     cpu = schema["properties"]["status"]["properties"]["cpu"]["properties"]

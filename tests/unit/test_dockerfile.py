@@ -115,6 +115,7 @@ def test_hadolint_passes() -> None:
             assert number > 0 and lines[number - 1].lstrip().startswith("#"), line
 
 
+@pytest.mark.requirement("PK-002")
 def test_multi_stage_with_base_images_pinned_by_tag() -> None:
     assert len(STAGES) >= 2
     names = {s.name for s in STAGES if s.name}
@@ -128,6 +129,7 @@ def test_multi_stage_with_base_images_pinned_by_tag() -> None:
     assert FINAL.image == BUILD.image
 
 
+@pytest.mark.requirement("PK-002")
 def test_final_stage_runs_as_uid_65532_and_carries_only_the_virtualenv() -> None:
     assert FINAL.all("USER")[-1:] == ["65532:65532"], "non-root, numeric (runAsNonRoot)"
     copies = FINAL.all("COPY")
@@ -208,6 +210,7 @@ def _normalised(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+@pytest.mark.requirement("SR-001", "PK-002")
 def test_the_install_steps_work_and_install_no_dev_dependency(tmp_path: Path) -> None:
     uv = _uv()
     context = tmp_path / "src"

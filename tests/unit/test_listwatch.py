@@ -153,6 +153,7 @@ async def test_an_error_event_of_410_lists_again(served: tuple[FakeApi, str]) ->
     assert len(listed) == 2
 
 
+@pytest.mark.requirement("CT-006")
 async def test_an_odd_object_is_skipped_not_fatal(served: tuple[FakeApi, str]) -> None:
     api, server = served
     api.objects = [{"metadata": {"name": "no-uid", "resourceVersion": "1"}}, pod("a", 2)]

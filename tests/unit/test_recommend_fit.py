@@ -51,6 +51,7 @@ WORKED = [
 ]
 
 
+@pytest.mark.requirement("CT-001")
 def test_the_worked_example() -> None:
     fit = compute_fit(WORKED, 0.5, GI)
     assert fit.additionalReplicas == 7  # 5 on a + 2 on b
@@ -80,6 +81,7 @@ def test_excluded_nodes_are_capped_too() -> None:
     assert fit.excludedNodeCount == 25
 
 
+@pytest.mark.requirement("CT-001")
 def test_exact_boundaries() -> None:
     # 1000m free, 333m each: 3 × 333 = 999 ≤ 1000 → 3; 334m: 3 × 334 = 1002 > 1000 → 2
     assert compute_fit([node("a", cpu=1)], 0.333, MI).additionalReplicas == 3
@@ -125,6 +127,7 @@ def test_report_free_cpu() -> None:
     assert report_free_cpu_cores(CpuFigures(utilizationPercent=25, logicalCores=8)) == 6
 
 
+@pytest.mark.requirement("CT-002")
 @pytest.mark.parametrize(
     ("arguments", "reason"),
     [

@@ -54,6 +54,7 @@ def test_a_value_lies_in_its_bucket(value: float) -> None:
     assert histogram.bucket_start(bucket) <= value < histogram.bucket_start(bucket + 1)
 
 
+@pytest.mark.requirement("CT-001")
 def test_percentile_is_the_upper_bound_of_the_bucket() -> None:
     histogram = cpu_histogram()
     for _ in range(90):
@@ -83,6 +84,7 @@ def test_percentile_outside_0_100_is_refused(percent: float) -> None:
         cpu_histogram().percentile(percent)
 
 
+@pytest.mark.requirement("CT-001")
 def test_newer_samples_weigh_more() -> None:
     # A at t0 weighs 1; B one half-life later weighs 2: total 3, B holds 2/3 of it.
     newer_high = cpu_histogram()
@@ -131,6 +133,7 @@ def upper(histogram: DecayingHistogram, value: float) -> float:
     return histogram.bucket_start(histogram.bucket_of(value) + 1)
 
 
+@pytest.mark.requirement("CT-001")
 def test_a_one_off_peak_counts_for_exactly_the_window() -> None:
     histogram = memory_history()
     week = 7 * DAY

@@ -45,6 +45,7 @@ def test_no_annotations_give_the_defaults() -> None:
     )
 
 
+@pytest.mark.requirement("CT-001")
 def test_good_overrides_apply() -> None:
     policy, problems = policy_from_annotations(
         DEFAULTS,
@@ -83,6 +84,7 @@ def test_edge_values_are_accepted(key: str, value: str, field: str, expected: An
     assert getattr(policy, field) == expected
 
 
+@pytest.mark.requirement("CT-006")
 @pytest.mark.parametrize(
     ("key", "value", "field", "default"),
     [
@@ -163,6 +165,7 @@ def test_the_policy_uses_the_given_defaults() -> None:
     assert "using the default 4" in problems[0]
 
 
+@pytest.mark.requirement("CT-006")
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,6 +86,7 @@ def history_of(given_samples: list[Sample], half_life: float) -> ExpertHistory:
     return history
 
 
+@pytest.mark.requirement("CT-001")
 @RUNS
 @given(samples, sizing_defaults(), policies(), currents, totals, offsets)
 def test_recommendations_stay_within_bounds(
@@ -199,6 +201,7 @@ def free_of(node: NodeCapacity) -> tuple[float, int]:
     return max(0.0, cpu), max(0, memory)
 
 
+@pytest.mark.requirement("CT-001")
 @RUNS
 @given(
     nodes(),

@@ -28,6 +28,7 @@ def steady(cpu: float | None = 0.2, memory: int = 400 * MI, count: int = 100) ->
     return history
 
 
+@pytest.mark.requirement("CT-001")
 def test_the_worked_example() -> None:
     recommended, evidence = recommend(steady(), POLICY, CURRENT, 1.2, NOW)
     # CPU: 0.2 lies in bucket 14 (1.05ⁱ = 2 → i = 14.2), whose upper bound is
@@ -56,6 +57,7 @@ def test_the_worked_example() -> None:
     assert evidence.firstSampleAt == evidence.lastSampleAt == T0
 
 
+@pytest.mark.requirement("CT-001")
 def test_margins_and_target_come_from_the_policy() -> None:
     policy = SizingPolicy(
         targetUtilizationPercent=50,
@@ -84,6 +86,7 @@ def test_the_percentile_comes_from_the_defaults() -> None:
     assert evidence.cpuPercentile == 90
 
 
+@pytest.mark.requirement("CT-001")
 def test_memory_takes_the_peak_not_a_percentile() -> None:
     history = steady(memory=400 * MI, count=999)
     history.add_observation(0.2, 2 * GI, T0)  # one sample in a thousand
@@ -93,6 +96,7 @@ def test_memory_takes_the_peak_not_a_percentile() -> None:
     assert recommended.memoryRequest == "2496Mi"
 
 
+@pytest.mark.requirement("CT-001")
 def test_a_peak_outside_the_window_is_forgotten() -> None:
     history = steady(memory=2 * GI, count=1)
     history.add_observation(0.2, 400 * MI, T0 + timedelta(days=8))
@@ -137,6 +141,7 @@ def test_memory_only_samples_size_memory_but_not_cpu() -> None:
     assert (evidence.samples, evidence.cpuSamples) == (100, 0)
 
 
+@pytest.mark.requirement("CT-001")
 def test_requests_are_clamped_to_the_bounds() -> None:
     tight = SizingDefaults(
         min_cpu_cores=0.3, max_cpu_cores=2, min_memory_bytes=512 * MI, max_memory_bytes=GI
@@ -159,6 +164,7 @@ def test_a_current_request_out_of_bounds_is_clamped_when_kept() -> None:
     assert recommended.memoryReason.endswith(", clamped to 32Mi")
 
 
+@pytest.mark.requirement("CT-001")
 @pytest.mark.parametrize(
     ("total", "replicas", "reason_end"),
     [
