@@ -34,7 +34,7 @@ def _normalise(name: str) -> str:
 
 def _runtime_environment(root: Path, target: Path) -> Path:
     """The locked runtime dependencies (no project, no dev group) in a virtualenv."""
-    uv = shutil.which("uv")
+    uv = os.environ.get("UV") or shutil.which("uv")  # `uv run` names itself in $UV
     if uv is None:
         raise RuntimeError("uv is not on PATH; the SBOM is built from uv.lock with uv")
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(target)}
