@@ -21,12 +21,13 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     "command",
     [
-        ("ruff", "check", "operator", "tests", "benchmarks"),
-        ("ruff", "format", "--check", "operator", "tests", "benchmarks"),
+        ("ruff", "check", "operator", "tests", "benchmarks", "tools"),
+        ("ruff", "format", "--check", "operator", "tests", "benchmarks", "tools"),
         ("mypy", "--strict", "operator/headroom"),
+        ("mypy", "--strict", "tools"),
         ("lint-imports",),
     ],
-    ids=["ruff", "ruff-format", "mypy-strict", "import-layers"],
+    ids=["ruff", "ruff-format", "mypy-strict", "mypy-strict-tools", "import-layers"],
 )
 def test_static_check_passes(command: tuple[str, ...]) -> None:
     result = run(str(BIN / command[0]), *command[1:])
