@@ -177,3 +177,35 @@ async def test_an_odd_object_is_skipped_not_fatal(served: tuple[FakeApi, str]) -
         with pytest.raises(asyncio.CancelledError):
             await task
     assert seen == ["a"]
+
+
+@pytest.mark.requirement("CT-006")
+async def test_a_throttled_list_waits_for_retry_after() -> None:
+    """A 429 on LIST: the next try comes no earlier than the server's Retry-After (2 s)."""
+    import time
+
+    seen: list[float] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            return web.Response(status=429, text="slow down", headers={"Retry-After": "2"})
+        if request.query.get("watch"):
+            await asyncio.sleep(0.2)
+            return web.Response(text="")
+        return web.json_response({"items": [pod("a", 1)], "metadata": {"resourceVersion": "1"}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/pods", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        api = FakeApi([], [])
+        events, _ = await run_until(api, f"http://127.0.0.1:{port}", lambda events, _: bool(events))
+    finally:
+        await runner.cleanup()
+    assert events == [("ADDED", "a")]
+    assert seen[1] - seen[0] >= 1.9

@@ -37,15 +37,23 @@ __all__ = [
 
 QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
 
+#: Bounds the API server enforces so that nonsense is refused at the door (CT-006):
+#: far above any real node, far below what would hurt the controller.
+MAX_CORES = 16384
+MAX_DISKS = 64
+MAX_PODS = 2048
+
 
 class CpuFigures(ApiModel):
     """FR-001..FR-003: utilisation between two cycles, and the core counts."""
 
     utilizationPercent: Percent = Field(description="FR-001 busy share of all logical CPUs")
     physicalCores: Count | None = Field(
-        default=None, description="FR-002 physical cores; absent where the OS cannot tell"
+        default=None,
+        le=MAX_CORES,
+        description="FR-002 physical cores; absent where the OS cannot tell",
     )
-    logicalCores: Count = Field(description="FR-003 logical CPUs")
+    logicalCores: Count = Field(le=MAX_CORES, description="FR-003 logical CPUs")
 
 
 class MemoryFigures(ApiModel):
@@ -60,18 +68,22 @@ class MemoryFigures(ApiModel):
 class DiskFigures(ApiModel):
     """FR-005 for one configured path; HR-003: a bad path carries ``error`` instead."""
 
-    path: str = Field(min_length=1, description="the path as configured (on the node)")
+    path: str = Field(
+        min_length=1, max_length=4096, description="the path as configured (on the node)"
+    )
     totalBytes: Bytes | None = None
     usedBytes: Bytes | None = None
     freeBytes: Bytes | None = None
     usedPercent: Percent | None = None
-    error: str | None = Field(default=None, description="why the path could not be measured")
+    error: str | None = Field(
+        default=None, max_length=1024, description="why the path could not be measured"
+    )
 
 
 class PodUsage(ApiModel):
     """Usage of one pod on the node, from its cgroup (summed over its containers)."""
 
-    uid: str = Field(min_length=1)
+    uid: str = Field(min_length=1, max_length=64)
     qosClass: QosClass
     cpuCores: Cores | None = Field(
         default=None, description="CPU between the last two cycles; absent on a pod's first"
@@ -97,12 +109,15 @@ class ResourceReportStatus(ApiModel):
     """Everything the agent measured in its latest write."""
 
     collectedAt: datetime
-    agentVersion: str
-    heartbeatSeconds: Count = Field(description="the agent's heartbeat; stale after 3 of them")
+    agentVersion: str = Field(max_length=128)
+    heartbeatSeconds: Count = Field(
+        ge=1, le=86400, description="the agent's heartbeat; stale after 3 of them"
+    )
     cpu: CpuFigures
     memory: MemoryFigures
     disks: list[DiskFigures] = Field(
         default_factory=list,
+        max_length=MAX_DISKS,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["path"]},
     )
     diskMaxUsedPercent: Percent | None = Field(
@@ -111,11 +126,13 @@ class ResourceReportStatus(ApiModel):
     podCount: Count = 0
     pods: list[PodUsage] = Field(
         default_factory=list,
+        max_length=MAX_PODS,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"]},
     )
     agentContainer: ContainerLimits | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
+        max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
 

@@ -37,7 +37,7 @@ def run_controller(args: argparse.Namespace) -> int:
     from headroom.controller import handlers
     from headroom.controller.lease import LeaseElector
     from headroom.controller.runtime import Runtime
-    from headroom.controller.settings import ControllerSettings
+    from headroom.controller.settings import ControllerSettings, describe_settings_error
     from headroom.controller.state import ClusterState
     from headroom.controller.writer import RecommendationWriter
     from headroom.kube.client import KubeClient
@@ -61,8 +61,12 @@ def run_controller(args: argparse.Namespace) -> int:
         client = KubeClient(
             load_config(settings.kubeconfig), user_agent=f"headroom-controller/{__version__}"
         )
-    except (ValidationError, ValueError, ConfigError) as error:
-        print(f"headroom controller: invalid settings:\n{error}", file=sys.stderr)
+    except ValidationError as error:
+        problems = describe_settings_error(error)
+        print(f"headroom controller: invalid settings, not starting:\n{problems}", file=sys.stderr)
+        return 2
+    except (ValueError, ConfigError) as error:
+        print(f"headroom controller: invalid settings, not starting:\n{error}", file=sys.stderr)
         return 2
     runtime = Runtime(
         settings=settings,

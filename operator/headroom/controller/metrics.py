@@ -10,6 +10,7 @@ __all__ = [
     "RECOMMENDATIONS_WRITTEN",
     "RECOMPUTE_SECONDS",
     "REPORTS",
+    "REPORTS_IGNORED",
     "REPORT_TO_RECOMMENDATION_SECONDS",
 ]
 
@@ -21,6 +22,9 @@ RECOMPUTE_SECONDS = Histogram(
 REPORTS = Gauge("headroom_reports", "ResourceReports by freshness", ["freshness"])
 RECOMMENDATIONS_WRITTEN = Counter(
     "headroom_recommendations_written_total", "CapacityRecommendation writes", ["operation"]
+)
+REPORTS_IGNORED = Counter(
+    "headroom_reports_ignored_total", "ResourceReport writes ignored as malformed (CT-006)"
 )
 API_ERRORS = Counter("headroom_api_errors_total", "Failed API requests", ["operation", "status"])
 IS_LEADER = Gauge("headroom_leader", "1 while this replica holds the lease and writes")

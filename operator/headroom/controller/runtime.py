@@ -35,6 +35,7 @@ import aiohttp
 from headroom.api import API_VERSION, CapacityRecommendationStatus
 from headroom.controller import metrics
 from headroom.controller.compute import BatchResult, compute_batch
+from headroom.controller.intake import report_problem
 from headroom.controller.lease import LeaseElector
 from headroom.controller.settings import ControllerSettings
 from headroom.controller.state import ClusterState, ExpertInfo, ExpertKey
@@ -72,6 +73,8 @@ class Runtime:
     known_stale: set[str] = field(default_factory=set)
     watches: list[ListWatch] = field(default_factory=list)
     frozen: bool = False
+    ignored_reports: dict[str, str] = field(default_factory=dict)
+    """Reports ignored as malformed (node → why), until that node sends a good one (CT-006)."""
 
     def restore_histories(self) -> int:
         """Read every CapacityRecommendation once, before any watch: persisted history first."""
@@ -171,10 +174,24 @@ class Runtime:
             self.state.delete_deployment(namespace, name)
 
     def _report_event(self, kind: str, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
         if kind == "DELETED":
-            self.state.delete_report(body["metadata"]["name"])
-        else:
-            self.state.upsert_report(body)
+            self.ignored_reports.pop(name, None)
+            self.state.delete_report(name)
+            return
+        problem = report_problem(body, self.state.now())
+        if problem is not None:
+            self._ignore_report(name, problem)
+            return
+        self.ignored_reports.pop(name, None)
+        self.state.upsert_report(body)
+
+    def _ignore_report(self, name: str, problem: str) -> None:
+        """Keep the node's last good figures; say why in the log and (leader) in an Event."""
+        log.warning("ignoring ResourceReport %s: %s", name, problem)
+        metrics.REPORTS_IGNORED.inc()
+        self.ignored_reports[name] = problem
+        self.state.dirty = True  # the leader's next batch posts the Event
 
     def _reports_listed(self, keys: set[Hashable]) -> None:
         for name in set(self.state.reports) - keys:
@@ -278,6 +295,7 @@ class Runtime:
                 if self.writer.delete(key):
                     self.state.gone.discard(key)
         self.writer.flag_stale(result.stale_reports, now)
+        self.writer.flag_malformed(dict(self.ignored_reports), now)
 
     def _advice_first(
         self, result: BatchResult

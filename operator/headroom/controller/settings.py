@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from headroom.controller.selector import LabelSelector
 
-__all__ = ["ControllerSettings"]
+__all__ = ["ControllerSettings", "describe_settings_error"]
 
 
 class ControllerSettings(BaseSettings):
@@ -60,6 +60,31 @@ class ControllerSettings(BaseSettings):
         LabelSelector.parse(value)
         return value
 
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> ControllerSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})"
+            )
+        return self
+
     def selector(self) -> LabelSelector:
         """The parsed expert selector."""
         return LabelSelector.parse(self.expert_selector)
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line per bad setting, named as the operator writes it (CT-006).
+
+    ``HEADROOM_CPU_MARGIN_PERCENT='-5': Input should be greater than or equal to 0``
+    — the environment variable (the chart sets those), the value given, and why.
+    """
+    lines = []
+    for problem in error.errors(include_url=False):
+        field = ".".join(str(part) for part in problem["loc"])
+        name = f"HEADROOM_{field.upper()}" if field else "settings"
+        given = problem.get("input")
+        shown = f"={given!r}" if field and isinstance(given, str | int | float) else ""
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}{shown}: {message}")
+    return "\n".join(lines)

@@ -10,7 +10,8 @@ WATCH from the list's ``resourceVersion`` with bookmarks; every object goes to
 a callback and is dropped. A watch that ends is resumed from the last version
 seen; an expired version (410 Gone) or an error means a fresh LIST, after which
 the callback learns the full set of keys listed, to forget what vanished in
-between. Failures back off exponentially with jitter (1 s doubling to 30 s).
+between. Failures back off exponentially with jitter (1 s doubling to 30 s);
+a 429 waits at least as long as its ``Retry-After`` asks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import aiohttp
 
+from headroom.kube.client import retry_after_seconds
 from headroom.kube.config import KubeConfig
 
 __all__ = ["ListWatch", "WatchError"]
@@ -39,9 +41,10 @@ _BACKOFF_MAX = 30.0
 class WatchError(Exception):
     """The API server refused a LIST or WATCH, or sent an ERROR event."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(f"{status}: {message[:300]}")
         self.status = status
+        self.retry_after = retry_after
 
 
 class _Expired(Exception):
@@ -107,6 +110,8 @@ class ListWatch:
                 self.version = None
             except (aiohttp.ClientError, TimeoutError, WatchError, ValueError) as error:
                 pause = delay * (0.5 + 0.5 * random.random())
+                if isinstance(error, WatchError) and error.retry_after is not None:
+                    pause = max(pause, error.retry_after)
                 log.warning("watching %s failed (%s); again in %.1fs", self.url, error, pause)
                 if isinstance(error, WatchError):
                     self.version = None
@@ -123,7 +128,10 @@ class ListWatch:
         if response.status >= 400:
             text = await response.text()
             response.release()
-            raise WatchError(response.status, text)
+            retry_after = None
+            if response.status == 429:
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+            raise WatchError(response.status, text, retry_after=retry_after)
         return response
 
     async def _list(self) -> str:

@@ -94,6 +94,7 @@ class RecommendationWriter:
         self.clock = clock
         self.written: dict[ExpertKey, _Written] = {}
         self.flagged_stale: set[str] = set()
+        self.flagged_malformed: dict[str, str] = {}
 
     # --- recommendations ------------------------------------------------------------
 
@@ -287,3 +288,26 @@ class RecommendationWriter:
             )
             self.flagged_stale.add(node)
         self.flagged_stale &= set(stale)
+
+    # --- malformed reports ----------------------------------------------------------
+
+    def flag_malformed(self, ignored: dict[str, str], now: datetime) -> None:
+        """A Warning Event on each report newly ignored as malformed (once per problem)."""
+        for node in sorted(ignored):
+            problem = ignored[node]
+            if self.flagged_malformed.get(node) == problem:
+                continue
+            involved = {"apiVersion": API_VERSION, "kind": "ResourceReport", "name": node}
+            self._post(
+                build_event(
+                    involved=involved,
+                    reason="MalformedReport",
+                    message=f"ignored (the last good figures stay in use): {problem}",
+                    now=now,
+                    identity=self.identity,
+                    kind="Warning",
+                )
+            )
+            self.flagged_malformed[node] = problem
+        for node in set(self.flagged_malformed) - set(ignored):
+            del self.flagged_malformed[node]

@@ -1,4 +1,14 @@
-"""A minimal JSON client for the Kubernetes REST API over ``http.client``."""
+"""A minimal JSON client for the Kubernetes REST API over ``http.client``.
+
+Throttling is honoured here, once for every caller: a 429 answer ("too many
+requests", from API Priority and Fairness or ``--max-requests-inflight``)
+means the request was not processed, so it is sent again after the server's
+``Retry-After`` (clamped to ``[0.1 s, 10 s]``; 1 s when absent), at most
+``throttle_retries`` times; then the 429 reaches the caller with
+``retry_after`` set, for its own backoff. Other statuses are never retried
+here: a 409 needs the caller's fresh read, and connection failures are the
+caller's backoff to pace (AG-002).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +16,49 @@ import http.client
 import json
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from headroom.kube.config import KubeConfig
 
-__all__ = ["ApiError", "ApiUnavailable", "KubeClient"]
+__all__ = ["ApiError", "ApiUnavailable", "KubeClient", "retry_after_seconds"]
 
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
+#: Bounds of a server-given Retry-After: never hammer, never stall a cycle for long.
+RETRY_AFTER_MIN_SECONDS = 0.1
+RETRY_AFTER_MAX_SECONDS = 10.0
+#: When a 429 carries no (readable) Retry-After.
+RETRY_AFTER_DEFAULT_SECONDS = 1.0
+
+
+def retry_after_seconds(header: str | None) -> float:
+    """The pause a 429's ``Retry-After`` asks for, clamped (delta-seconds form only).
+
+    Kubernetes always sends whole seconds; an HTTP date or garbage gets the default.
+    """
+    try:
+        seconds = float(header) if header is not None else RETRY_AFTER_DEFAULT_SECONDS
+    except ValueError:
+        seconds = RETRY_AFTER_DEFAULT_SECONDS
+    if seconds != seconds:  # NaN
+        seconds = RETRY_AFTER_DEFAULT_SECONDS
+    return min(max(seconds, RETRY_AFTER_MIN_SECONDS), RETRY_AFTER_MAX_SECONDS)
 
 
 class ApiError(Exception):
     """The API server answered with an error status."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        self.retry_after = retry_after
+        """For a 429: the seconds the server asked us to wait (clamped), else None."""
 
     @property
     def retryable(self) -> bool:
@@ -45,7 +80,15 @@ class ApiUnavailable(ApiError):
 class KubeClient:
     """One keep-alive connection to the API server; JSON in, JSON out."""
 
-    def __init__(self, config: KubeConfig, *, timeout: float = 10.0, user_agent: str = "headroom"):
+    def __init__(
+        self,
+        config: KubeConfig,
+        *,
+        timeout: float = 10.0,
+        user_agent: str = "headroom",
+        throttle_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         parts = urlsplit(config.server)
         if parts.scheme != "https" or not parts.hostname:
             raise ValueError(f"API server URL must be https://host[:port], got {config.server!r}")
@@ -55,6 +98,10 @@ class KubeClient:
         self._prefix = parts.path.rstrip("/")
         self._timeout = timeout
         self._user_agent = user_agent
+        self.throttle_retries = throttle_retries
+        self._sleep = sleep
+        self.throttled = 0
+        """429 answers received so far (each one waited for, or handed to the caller)."""
         self._ssl: ssl.SSLContext = config.ssl_context()
         self._conn: http.client.HTTPSConnection | None = None
         # One connection, one request at a time: callers may share a client across threads.
@@ -83,8 +130,16 @@ class KubeClient:
         if body is not None:
             payload = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = content_type
-        with self._lock:
-            status, reason, raw = self._send(method, path, payload, headers)
+        for attempt in range(self.throttle_retries + 1):
+            with self._lock:
+                status, reason, raw, retry_after = self._send(method, path, payload, headers)
+            if status != 429:
+                break
+            self.throttled += 1
+            pause = retry_after_seconds(retry_after)
+            if attempt == self.throttle_retries:
+                break
+            self._sleep(pause)
         data: dict[str, Any] = {}
         if raw:
             try:
@@ -92,12 +147,17 @@ class KubeClient:
             except ValueError:
                 data = {"message": raw[:200].decode(errors="replace")}
         if status >= 400:
-            raise ApiError(status, str(data.get("reason", reason)), str(data.get("message")))
+            raise ApiError(
+                status,
+                str(data.get("reason", reason)),
+                str(data.get("message")),
+                retry_after=retry_after_seconds(retry_after) if status == 429 else None,
+            )
         return data
 
     def _send(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, str, bytes]:
+    ) -> tuple[int, str, bytes, str | None]:
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPSConnection(
@@ -105,7 +165,8 @@ class KubeClient:
                 )
             self._conn.request(method, self._prefix + path, body=payload, headers=headers)
             response = self._conn.getresponse()
-            return response.status, response.reason, response.read()
+            body = response.read()
+            return response.status, response.reason, body, response.getheader("Retry-After")
         except (OSError, http.client.HTTPException) as error:
             self.close()
             raise ApiUnavailable(f"{method} {path}: {error!r}") from error
