@@ -38,7 +38,7 @@ CHART_EXPERTS = 60
 _LABEL_W = 230
 _TRACK_W = 440
 _BAR_H = 12
-_SVG_W = _LABEL_W + _TRACK_W + 330
+_SVG_W = _LABEL_W + _TRACK_W + 420
 
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1b1f24;background:#fff}
@@ -93,7 +93,7 @@ _JS = """
 
 def _attrs(**values: object) -> str:
     return "".join(
-        f' {name.replace("_", "-")}="{escape(str(value), quote=True)}"'
+        f' {name.rstrip("_").replace("_", "-")}="{escape(str(value), quote=True)}"'
         for name, value in values.items()
         if value is not None
     )
@@ -417,7 +417,7 @@ def render_html(report: ClusterReport, *, source: str = "") -> str:
         + f".</p><div class='summary'>{cards}</div>"
         "<h2>Node headroom</h2>"
         + (_node_chart(report.nodes) if report.nodes else "<p>No nodes.</p>")
-        + "<h2>Experts</h2>"
+        + "<h2>Experts: current vs recommended</h2>"
         + expert_charts
         + "<h2>Nodes</h2>"
         + _nodes_table(report.nodes)
