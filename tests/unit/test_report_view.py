@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -253,3 +254,24 @@ def test_html_is_self_contained_and_escapes_cluster_strings() -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "url(" not in page
     assert "<time id='read-at' datetime='2025-03-01T12:00:00+00:00'>" in page
+
+
+@pytest.mark.requirement("FR-007")
+def test_html_rows_carry_their_figures_for_sorting_and_the_stale_class() -> None:
+    page = render_html(cluster().build())
+    (stale,) = re.findall(r'<tr class="stale" data-node="([^"]+)">', page)
+    assert stale == "node-b"
+    row = page.split('data-node="node-a">', 1)[1].split("</tr>", 1)[0]
+    assert '<td data-sort="3.0">3.00</td>' in row  # CPU free
+    assert f'<td data-sort="{12 * GiB}">12.0Gi</td>' in row  # memory free
+
+
+@pytest.mark.requirement("FR-007")
+def test_an_unreadable_kubeconfig_is_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from headroom.cli import main
+
+    assert main(["report", "--kubeconfig", str(tmp_path / "missing")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("headroom report: cannot read kubeconfig") and err.count("\n") == 1
