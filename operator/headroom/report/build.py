@@ -141,14 +141,16 @@ class ReportBuilder:
 
     def add_report(self, body: Mapping[str, Any]) -> None:
         """A ResourceReport (validated here; a malformed one is listed in ``skipped``)."""
+        status = body.get("status")
+        if isinstance(status, Mapping) and "pods" in status:
+            # Per-pod usage is not shown: not validated, not kept (time and memory).
+            body = {**body, "status": {k: v for k, v in status.items() if k != "pods"}}
         try:
             report = ResourceReport.model_validate(body)
         except ValidationError as error:
             name = (body.get("metadata") or {}).get("name")
             self.skipped.append(f"ResourceReport {name}: {error.error_count()} invalid fields")
             return
-        if report.status is not None:
-            report.status.pods = []  # per-pod usage is not shown: drop it now (memory)
         self._reports[report.metadata.name] = report
 
     def add_recommendation(self, body: Mapping[str, Any]) -> None:
