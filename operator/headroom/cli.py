@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from headroom import __version__
+from headroom.report.command import add_arguments as add_report_arguments
 
-__all__ = ["main"]
+__all__ = ["kubectl_plugin", "main"]
 
 
 def _agent_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,11 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     controller.add_argument("--lease-namespace", dest="lease_namespace")
     controller.add_argument("--recompute-seconds", dest="recompute_seconds", type=float)
     controller.add_argument("--log-level", default="INFO")
-    report = sub.add_parser("report", help="read the cluster's reports and recommendations")
-    report.add_argument("what", nargs="?", choices=["all", "nodes", "experts"], default="all")
-    report.add_argument("-n", "--namespace", help="experts of one namespace (default: all)")
-    report.add_argument("-o", "--output", choices=["table", "json", "yaml"], default="table")
-    report.add_argument("--kubeconfig", type=Path)
+    report = sub.add_parser(
+        "report",
+        help="per node and per expert: allocatable, requested, used, recommended, where more fit",
+        description="Also installed as the kubectl plugin `kubectl headroom`.",
+    )
+    add_report_arguments(report)
     crds = sub.add_parser("crds", help="generate the CRD YAML from the API models")
     crds.add_argument(
         "--output-dir",
@@ -94,23 +96,6 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    from headroom.kube.client import ApiError, KubeClient
-    from headroom.kube.config import ConfigError, load_config
-    from headroom.report import fetch, render
-
-    try:
-        client = KubeClient(
-            load_config(args.kubeconfig), user_agent=f"headroom-report/{__version__}"
-        )
-        reports, recs = fetch(client, args.namespace)
-    except (ConfigError, ApiError, ValueError) as error:
-        print(f"headroom report: {error}", file=sys.stderr)
-        return 1
-    print(render(reports, recs, args.what, args.output))
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``headroom`` console script."""
     args = _parser().parse_args(argv)
@@ -125,8 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "crds":
         return _crds(args)
     if args.command == "report":
-        return _report(args)
+        from headroom.report.command import run_report
+
+        return run_report(args)
     raise AssertionError(args.command)  # pragma: no cover - argparse refuses others
+
+
+def kubectl_plugin() -> int:
+    """Entry point of ``kubectl-headroom``: ``kubectl headroom ARGS`` is ``headroom report ARGS``."""
+    return main(["report", *sys.argv[1:]])
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ PURPOSES: dict[str, tuple[str, str]] = {
     "pydantic": ("both", "API models, validation, CRD generation"),
     "pydantic-settings": ("controller", "controller settings from the environment"),
     "pyyaml": ("both", "kubeconfig parsing, CRD and YAML output"),
-    "tabulate": ("cli", "table output of `headroom report` and `agent --once`"),
+    "rich": ("cli", "terminal tables of `headroom report`"),
+    "tabulate": ("cli", "table output of `agent --once`"),
 }
 
 

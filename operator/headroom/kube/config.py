@@ -122,17 +122,20 @@ def in_cluster() -> KubeConfig:
     )
 
 
-def load_config(kubeconfig: Path | None = None) -> KubeConfig:
-    """An explicit kubeconfig, else ``$KUBECONFIG``, else in-cluster, else ``~/.kube/config``."""
+def load_config(kubeconfig: Path | None = None, context: str | None = None) -> KubeConfig:
+    """An explicit kubeconfig, else ``$KUBECONFIG``, else in-cluster, else ``~/.kube/config``.
+
+    ``context`` picks a kubeconfig context other than the current one.
+    """
     if kubeconfig is not None:
-        return from_kubeconfig(kubeconfig)
+        return from_kubeconfig(kubeconfig, context)
     env = os.environ.get("KUBECONFIG")
     if env:
-        return from_kubeconfig(Path(env.split(os.pathsep)[0]))
+        return from_kubeconfig(Path(env.split(os.pathsep)[0]), context)
     try:
         return in_cluster()
     except ConfigError:
         default = Path.home() / ".kube" / "config"
         if default.exists():
-            return from_kubeconfig(default)
+            return from_kubeconfig(default, context)
         raise

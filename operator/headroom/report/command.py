@@ -1,0 +1,91 @@
+"""The ``headroom report`` command: read, then print tables, JSON/YAML or write the HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from headroom import __version__
+
+if TYPE_CHECKING:
+    from headroom.report.view import ClusterReport
+
+__all__ = ["add_arguments", "run_report", "serialise"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The report's flags (shared by ``headroom report`` and ``kubectl headroom``)."""
+    parser.add_argument("what", nargs="?", choices=["all", "nodes", "experts"], default="all")
+    parser.add_argument("-n", "--namespace", help="experts of one namespace (default: all)")
+    parser.add_argument(
+        "-l", "--selector", dest="node_selector", help="only Nodes matching this label selector"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json", "yaml"],
+        help="table (default; plain text when not a terminal), json or yaml",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write one self-contained HTML page (charts, sortable tables) to FILE",
+    )
+    parser.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, ~/.kube/config")
+    parser.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def serialise(report: ClusterReport, fmt: str) -> str:
+    """``-o json`` / ``-o yaml``: the :class:`ClusterReport` with every key present."""
+    data = report.model_dump(mode="json")
+    if fmt == "json":
+        return json.dumps(data, indent=2)
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False)).rstrip()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Read the cluster once and show it as asked; 1 with a message when it cannot be read."""
+    from headroom.kube.client import ApiError, KubeClient
+    from headroom.kube.config import ConfigError, load_config
+    from headroom.report.fetch import read_cluster
+
+    try:
+        config = load_config(args.kubeconfig, context=args.context)
+        client = KubeClient(config, timeout=60.0, user_agent=f"headroom-report/{__version__}")
+        report = read_cluster(
+            client,
+            nodes=args.what in ("all", "nodes"),
+            experts=args.what in ("all", "experts"),
+            namespace=args.namespace,
+            node_selector=args.node_selector,
+        )
+        client.close()
+    except (ConfigError, ApiError, ValueError, OSError) as error:
+        print(f"headroom report: {error}", file=sys.stderr)
+        return 1
+    if args.html is not None:
+        from headroom.report.html import render_html
+
+        args.html.write_text(render_html(report, source=config.server), encoding="utf-8")
+        print(
+            f"wrote {args.html}: {report.summary.nodes} nodes, {report.summary.experts} experts",
+            file=sys.stderr,
+        )
+        if args.output is None:
+            return 0
+    fmt = args.output or "table"
+    if fmt == "table":
+        from headroom.report.terminal import print_tables
+
+        print_tables(
+            report, nodes=args.what in ("all", "nodes"), experts=args.what in ("all", "experts")
+        )
+    else:
+        print(serialise(report, fmt))
+    return 0
