@@ -269,7 +269,10 @@ def test_restart_keeps_history_and_two_replicas_have_one_writer(
 
     # Two replicas: exactly one leads and writes.
     def one_leader() -> bool:
-        return second.metric("headroom_leader") + standby.metric("headroom_leader") == 1
+        try:
+            return second.metric("headroom_leader") + standby.metric("headroom_leader") == 1
+        except OSError:  # a metrics endpoint not listening yet (a loaded machine)
+            return False
 
     wait_until(one_leader, timeout=30, what="exactly one leader")
     leader, follower = (second, standby) if second.metric("headroom_leader") else (standby, second)
