@@ -14,7 +14,7 @@ kubepods cgroup, Burstable and BestEffort under their own)::
 that is found too. CPU is the cumulative usage counter; memory is the working
 set, usage minus inactive file cache, floored at 0 — the kubelet's and
 metrics-server's definition. Pods vanish while being read; such a pod is left
-out of that cycle, not reported as an error (REQUIREMENTS: per-pod usage).
+out of that cycle with a warning, not an error (REQUIREMENTS: per-pod usage).
 
 The multi-line ``cpu.stat`` and ``memory.stat`` of each pod stay open between
 cycles and are read again from offset 0 (the kernel regenerates a cgroup file
@@ -31,8 +31,8 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from headroom.api.resourcereport import QosClass
 from headroom.collection.cgroupfiles import OpenFiles, keyed_value, read_int
+from headroom.collection.figures import QosClass
 from headroom.collection.sample import PodCounters
 
 __all__ = [
@@ -176,7 +176,7 @@ class PodCgroupReader:
             self._files.close()
             return (), (f"no kubepods cgroup under {self._cgroupfs}; per-pod usage left out",)
         try:
-            pods, problems = self._read_layout(layout)
+            pods, problems, vanished = self._read_layout(layout)
         except FileNotFoundError:
             self._layout = None
             self._files.close()
@@ -184,13 +184,22 @@ class PodCgroupReader:
         finally:
             self._files.sweep()
         self._layout = layout
-        if not problems:
-            return pods, ()
-        return pods, (f"{len(problems)} pod cgroup(s) unreadable, first: {problems[0]}",)
+        warnings: list[str] = []
+        if problems:
+            warnings.append(f"{len(problems)} pod cgroup(s) unreadable, first: {problems[0]}")
+        if vanished:
+            warnings.append(
+                f"{len(vanished)} pod cgroup(s) vanished while read (pod deleted?), "
+                f"left out this cycle: {', '.join(vanished)}"
+            )
+        return pods, tuple(warnings)
 
-    def _read_layout(self, layout: KubepodsLayout) -> tuple[tuple[PodCounters, ...], list[str]]:
+    def _read_layout(
+        self, layout: KubepodsLayout
+    ) -> tuple[tuple[PodCounters, ...], list[str], list[str]]:
         pods: list[PodCounters] = []
         problems: list[str] = []
+        vanished: list[str] = []
         v2 = layout.version == "v2"
         for qos, relative in layout.qos_directories():
             cpu_parent = layout.cpu_root + relative
@@ -213,8 +222,10 @@ class PodCgroupReader:
                             memory_dir = f"{memory_parent}/{entry.name}"
                             pods.append(_read_pod_v1(self._files, entry.path, memory_dir, uid, qos))
                     except OSError as error:
-                        if error.errno not in _VANISHED:
+                        if error.errno in _VANISHED:
+                            vanished.append(uid)
+                        else:
                             problems.append(f"{entry.path}: {error.strerror}")
                     except ValueError as error:
                         problems.append(f"{entry.path}: {error}")
-        return tuple(pods), problems
+        return tuple(pods), problems, vanished
