@@ -23,11 +23,11 @@ from headroom.collection.psutil_reader import PsutilNodeReader
 from tests.unit.collection_fixtures import CGROUPFS, EXPECTED_PODS, OWN, PROCFS
 
 INTERVAL = 15.0
+BURSTABLE = "kubepods.slice/kubepods-burstable.slice"
 BURSTABLE_V2_SYSTEMD = (
-    "kubepods.slice/kubepods-burstable.slice"
-    "/kubepods-burstable-pod0b9c8d7e_6f5a_4b3c_9d2e_1f0a9b8c7d6e.slice"
+    f"{BURSTABLE}/kubepods-burstable-pod0b9c8d7e_6f5a_4b3c_9d2e_1f0a9b8c7d6e.slice"
 )
-BURSTABLE_UID = "0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e"
+NEW_UID = "11111111-2222-4333-8444-555555555555"
 
 
 class Clock:
@@ -112,18 +112,24 @@ def test_a_pod_cgroup_gone_mid_read_is_skipped_with_a_warning(
     host.cycle()
     assert len(host.store.written[-1].pods) == len(EXPECTED_PODS)
 
-    (host.cgroupfs / BURSTABLE_V2_SYSTEMD / "memory.current").unlink()
+    # A pod being deleted: listed, but its memory.current is gone when read.
+    going = host.cgroupfs / BURSTABLE / f"kubepods-burstable-pod{NEW_UID.replace('-', '_')}.slice"
+    shutil.copytree(host.cgroupfs / BURSTABLE_V2_SYSTEMD, going)
+    (going / "memory.current").unlink()
     with caplog.at_level(logging.WARNING, logger="headroom"):
         host.cycle()
         host.cycle()  # the same warning is not repeated every cycle
 
     latest = host.agent.latest
     assert latest is not None
-    assert {pod.uid for pod in latest.pods} == {p.uid for p in EXPECTED_PODS} - {BURSTABLE_UID}
-    assert latest.podCount == len(EXPECTED_PODS) - 1
-    warned = [r.getMessage() for r in caplog.records if BURSTABLE_UID in r.getMessage()]
+    assert {pod.uid for pod in latest.pods} == {p.uid for p in EXPECTED_PODS}
+    assert latest.podCount == len(EXPECTED_PODS)
+    warned = [r.getMessage() for r in caplog.records if NEW_UID in r.getMessage()]
     assert len(warned) == 1 and "vanished while read" in warned[0]
-    assert host.store.written[-1].pods == latest.pods, "the pods changing is written"
+
+    shutil.rmtree(going)  # deleted: gone from the listing, no warning any more
+    host.cycle()
+    assert host.agent.warnings == ()
 
 
 @pytest.mark.requirement("HR-002", "AG-002")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from headroom.collection.cgroupfiles import read_int as real_read_int
+from headroom.collection.cgroupfiles import OpenFiles
 from headroom.collection.cgroups import (
     PodCgroupReader,
     detect_cgroup_version,
@@ -149,12 +149,14 @@ def test_a_v1_pod_missing_from_the_memory_hierarchy_is_skipped(tmp_path: Path) -
 def test_a_removed_cgroup_reading_enodev_is_skipped_with_a_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def read_int(path: str) -> int:
+    real_read = OpenFiles.read
+
+    def read(files: OpenFiles, path: str) -> bytes:
         if BURSTABLE_UID.replace("-", "_") in path:
             raise OSError(errno.ENODEV, "No such device")
-        return real_read_int(path)
+        return real_read(files, path)
 
-    monkeypatch.setattr("headroom.collection.cgroups.read_int", read_int)
+    monkeypatch.setattr(OpenFiles, "read", read)
     pods, warnings = PodCgroupReader(str(CGROUPFS / "v2-systemd")).read()
 
     assert len(warnings) == 1 and "vanished while read" in warnings[0]
@@ -162,12 +164,14 @@ def test_a_removed_cgroup_reading_enodev_is_skipped_with_a_warning(
 
 
 def test_an_unreadable_pod_is_left_out_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    def read_int(path: str) -> int:
+    real_read = OpenFiles.read
+
+    def read(files: OpenFiles, path: str) -> bytes:
         if BURSTABLE_UID.replace("-", "_") in path:
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real_read_int(path)
+        return real_read(files, path)
 
-    monkeypatch.setattr("headroom.collection.cgroups.read_int", read_int)
+    monkeypatch.setattr(OpenFiles, "read", read)
     pods, warnings = PodCgroupReader(str(CGROUPFS / "v2-systemd")).read()
 
     assert len(pods) == len(EXPECTED_PODS) - 1

@@ -31,6 +31,7 @@ endpoint is on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -226,6 +227,7 @@ class AdminServer:
         self.port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Bind and start serving; raise OSError when the address cannot be bound."""
@@ -233,20 +235,32 @@ class AdminServer:
         server_class = _Server6 if ":" in self.host else _Server
         self._server = server_class((self.host, self.port), handler)
         self.port = int(self._server.server_address[1])
+        self._stopping = False
         self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.5},
-            name="headroom-admin",
-            daemon=True,
+            target=self._accept, args=(self._server,), name="headroom-admin", daemon=True
         )
         self._thread.start()
         log.info("admin endpoint on %s:%d", self.host, self.port)
+
+    def _accept(self, server: _Server) -> None:
+        """Accept until stopped, sleeping in ``select`` without a timeout.
+
+        Not ``serve_forever``: it wakes every ``poll_interval`` to look for a
+        shutdown request, thousands of wake-ups an hour for nothing (PR-003).
+        ``stop()`` shuts the listening socket down instead, which wakes this.
+        """
+        server.timeout = None
+        while not self._stopping:
+            server.handle_request()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving and wait for the accepting thread; safe to call twice."""
         server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            self._stopping = True
+            with contextlib.suppress(OSError):
+                server.socket.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout)
+        if server is not None:
+            server.server_close()

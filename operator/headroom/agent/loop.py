@@ -104,7 +104,8 @@ class Agent:
         self.writes = 0
         self.failures = 0
         self.read_error: str | None = None
-        self._warnings: tuple[str, ...] = ()
+        #: The latest reading's warnings (each logged when it first appears).
+        self.warnings: tuple[str, ...] = ()
 
     def read(self) -> RawSample | None:
         """One reading of the node; None (logged once per distinct cause) when it failed."""
@@ -120,11 +121,11 @@ class Agent:
         if self.read_error is not None:
             log.warning("reading the node again (was: %s)", self.read_error)
             self.read_error = None
-        if sample.warnings != self._warnings:
+        if sample.warnings != self.warnings:
             for warning in sample.warnings:
-                if warning not in self._warnings:
+                if warning not in self.warnings:
                     log.warning("%s", warning)
-            self._warnings = sample.warnings
+            self.warnings = sample.warnings
         return sample
 
     def collect(self) -> ReportStatus | None:
