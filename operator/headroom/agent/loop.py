@@ -116,11 +116,13 @@ class Agent:
             if message != self.read_error:
                 log.warning("cannot read the node (%s); retrying every cycle", message)
             self.read_error = message
-            self.previous = None  # rates restart from the next good reading
             return None
         if self.read_error is not None:
             log.warning("reading the node again (was: %s)", self.read_error)
             self.read_error = None
+            # Rates need two readings in a row: this one is the new baseline.
+            self.previous = sample
+            return None
         if sample.warnings != self.warnings:
             for warning in sample.warnings:
                 if warning not in self.warnings:
