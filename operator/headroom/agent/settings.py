@@ -61,15 +61,17 @@ def _number(
 ) -> Any:
     """A converter for a number within [low, high] (or (low, high])."""
 
+    what = "an integer" if kind is int else "a number"
+
     def convert(name: str, value: object) -> float:
         try:
             number = kind(value) if isinstance(value, str) else value
         except ValueError:
-            raise SettingsError(name, f"{value!r} is not a {kind.__name__}") from None
+            raise SettingsError(name, f"{value!r} is not {what}") from None
         if isinstance(number, bool) or not isinstance(number, int | float):
-            raise SettingsError(name, f"{value!r} is not a {kind.__name__}")
+            raise SettingsError(name, f"{value!r} is not {what}")
         if kind is int and not isinstance(number, int):
-            raise SettingsError(name, f"{value!r} is not an int")
+            raise SettingsError(name, f"{value!r} is not {what}")
         below = number <= low if open_low else number < low
         if not math.isfinite(number) or below or number > high:
             bound = f"> {low}" if open_low else f">= {low}"
