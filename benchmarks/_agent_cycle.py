@@ -27,7 +27,7 @@ def main(interval: float, cycles: int) -> None:
     from headroom.agent.main import build_reader
     from headroom.agent.settings import AgentSettings
 
-    settings = AgentSettings()
+    settings = AgentSettings.load()
     agent = Agent(settings, build_reader(settings), None, clock=time.monotonic)
     agent.previous = agent.reader.read()  # the CPU baseline, as Agent.run takes it
     wall = array("d", bytes(8 * cycles))

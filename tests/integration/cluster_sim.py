@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from headroom.agent.reports import ApiReportStore
-from headroom.api import DiskFigures, MemoryFigures
 from headroom.collection.derive import derive_status
+from headroom.collection.figures import DiskFigures, MemoryFigures
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
 from tests.controlplane.cluster import ApiError, ControlPlane, free_ports
 from tests.integration.kube_helpers import admin_client

@@ -26,6 +26,7 @@ import pytest
 from headroom.agent.auth import Authorizer, Decision, KubeReviewer
 from headroom.agent.resources import system_resources
 from headroom.api import ResourceReportStatus
+from headroom.collection.figures import CpuFigures, DiskFigures, MemoryFigures, ReportStatus
 from headroom.kube.client import KubeClient
 from headroom.kube.config import KubeConfig, from_kubeconfig
 from tests.controlplane.cluster import ControlPlane, free_ports, wait_until
@@ -200,7 +201,16 @@ def test_reader_gets_the_figures_of_the_written_report(
     assert answer["cpu_percent"] == written["cpu"]["utilizationPercent"]
     assert answer["memory"]["total"] == written["memory"]["totalBytes"]
     # Every figure, not just a few: the endpoint is the report in the old shape.
-    expected = system_resources(ResourceReportStatus.model_validate(written), endpoint.node)
+    model = ResourceReportStatus.model_validate(written)
+    status = ReportStatus(
+        collectedAt=model.collectedAt,
+        agentVersion=model.agentVersion,
+        heartbeatSeconds=model.heartbeatSeconds,
+        cpu=CpuFigures(**model.cpu.model_dump()),
+        memory=MemoryFigures(**model.memory.model_dump()),
+        disks=[DiskFigures(**disk.model_dump()) for disk in model.disks],
+    )
+    expected = system_resources(status, endpoint.node)
     assert answer == json.loads(json.dumps(expected))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from headroom.api import DiskFigures, MemoryFigures
+from headroom.collection.figures import DiskFigures, MemoryFigures
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
 
 

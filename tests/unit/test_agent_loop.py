@@ -11,7 +11,7 @@ import pytest
 from headroom.agent.loop import Agent
 from headroom.agent.metrics import AgentMetrics
 from headroom.agent.settings import AgentSettings
-from headroom.api import ResourceReportStatus
+from headroom.collection.figures import ReportStatus
 from headroom.collection.sample import RawSample
 from headroom.kube.client import ApiError, ApiUnavailable
 from tests.unit.samples import sample
@@ -38,11 +38,11 @@ class SteadyReader:
 
 class FlakyStore:
     def __init__(self) -> None:
-        self.written: list[ResourceReportStatus] = []
+        self.written: list[ReportStatus] = []
         self.failures: list[ApiError] = []
         self.attempts: list[float] = []
 
-    def write(self, status: ResourceReportStatus) -> None:
+    def write(self, status: ReportStatus) -> None:
         self.attempts.append(status.collectedAt.timestamp())
         if self.failures:
             raise self.failures.pop(0)

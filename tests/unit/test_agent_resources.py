@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from headroom.agent.resources import system_resources
-from headroom.api import CpuFigures, DiskFigures, MemoryFigures, ResourceReportStatus
+from headroom.api import ResourceReportStatus
+from headroom.collection.figures import CpuFigures, DiskFigures, MemoryFigures, ReportStatus
 
 
-def known_status() -> ResourceReportStatus:
-    return ResourceReportStatus(
+def known_status() -> ReportStatus:
+    return ReportStatus(
         collectedAt=datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
         agentVersion="0.1.0",
         heartbeatSeconds=60,
@@ -45,7 +47,8 @@ def test_shape_is_the_old_psutil_endpoint() -> None:
 
 def test_collected_at_is_spelled_as_in_the_resource_report() -> None:
     status = known_status()
-    assert system_resources(status, "n")["collected_at"] == status.to_wire()["collectedAt"]
+    report = ResourceReportStatus.model_validate(dataclasses.asdict(status))
+    assert system_resources(status, "n")["collected_at"] == report.to_wire()["collectedAt"]
 
 
 @pytest.mark.requirement("FR-002")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from headroom.api import ContainerLimits
 from headroom.collection.cgroup_limits import OwnLimitsReader, find_own_cgroup
+from headroom.collection.figures import ContainerLimits
 from tests.unit.collection_fixtures import OWN
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from headroom.collection.cgroupfiles import read_int as real_read_int
+from headroom.collection.cgroupfiles import OpenFiles
 from headroom.collection.cgroups import (
     PodCgroupReader,
     detect_cgroup_version,
@@ -125,12 +125,15 @@ def test_names_that_are_not_pods_are_ignored(name: str) -> None:
     assert pod_uid_from_cgroup_name(name) is None
 
 
-def test_a_pod_whose_files_vanish_mid_read_is_skipped_silently(v2_systemd_copy: Path) -> None:
+def test_a_pod_whose_files_vanish_mid_read_is_skipped_with_a_warning(
+    v2_systemd_copy: Path,
+) -> None:
     (v2_systemd_copy / BURSTABLE_V2_SYSTEMD / "memory.current").unlink()
 
     pods, warnings = PodCgroupReader(str(v2_systemd_copy)).read()
 
-    assert warnings == ()
+    assert len(warnings) == 1
+    assert "vanished while read" in warnings[0] and BURSTABLE_UID in warnings[0]
     assert BURSTABLE_UID not in {pod.uid for pod in pods}
     assert len(pods) == len(EXPECTED_PODS) - 1
 
@@ -141,32 +144,36 @@ def test_a_v1_pod_missing_from_the_memory_hierarchy_is_skipped(tmp_path: Path) -
 
     pods, warnings = PodCgroupReader(str(tree)).read()
 
-    assert warnings == ()
+    assert len(warnings) == 1 and BURSTABLE_UID in warnings[0]
     assert BURSTABLE_UID not in {pod.uid for pod in pods}
 
 
-def test_a_removed_cgroup_reading_enodev_is_skipped_silently(
+def test_a_removed_cgroup_reading_enodev_is_skipped_with_a_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def read_int(path: str) -> int:
+    real_read = OpenFiles.read
+
+    def read(files: OpenFiles, path: str) -> bytes:
         if BURSTABLE_UID.replace("-", "_") in path:
             raise OSError(errno.ENODEV, "No such device")
-        return real_read_int(path)
+        return real_read(files, path)
 
-    monkeypatch.setattr("headroom.collection.cgroups.read_int", read_int)
+    monkeypatch.setattr(OpenFiles, "read", read)
     pods, warnings = PodCgroupReader(str(CGROUPFS / "v2-systemd")).read()
 
-    assert warnings == ()
+    assert len(warnings) == 1 and "vanished while read" in warnings[0]
     assert len(pods) == len(EXPECTED_PODS) - 1
 
 
 def test_an_unreadable_pod_is_left_out_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    def read_int(path: str) -> int:
+    real_read = OpenFiles.read
+
+    def read(files: OpenFiles, path: str) -> bytes:
         if BURSTABLE_UID.replace("-", "_") in path:
             raise PermissionError(errno.EACCES, "Permission denied")
-        return real_read_int(path)
+        return real_read(files, path)
 
-    monkeypatch.setattr("headroom.collection.cgroups.read_int", read_int)
+    monkeypatch.setattr(OpenFiles, "read", read)
     pods, warnings = PodCgroupReader(str(CGROUPFS / "v2-systemd")).read()
 
     assert len(pods) == len(EXPECTED_PODS) - 1

@@ -6,6 +6,7 @@ The chart's ``crds/`` equal the generated CRDs: see test_crds.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from headroom.agent.settings import AgentSettings
+from headroom.agent.settings import environment_names as agent_environment_names
 from headroom.controller.settings import ControllerSettings
 from tests.chart_render import (
     CHART_DIR,
@@ -279,6 +281,13 @@ def test_service_accounts_do_not_hand_out_tokens_by_default() -> None:
 def _field_env_names(model: type[AgentSettings] | type[ControllerSettings]) -> dict[str, str]:
     """environment variable → field, as pydantic-settings reads them."""
     names: dict[str, str] = {}
+    if model is AgentSettings:
+        return {
+            env_name: spec.name
+            for spec in dataclasses.fields(AgentSettings)
+            for env_name in agent_environment_names(spec.name)
+        }
+    assert model is ControllerSettings
     prefix = model.model_config.get("env_prefix", "")
     for name, field in model.model_fields.items():
         alias = field.validation_alias
@@ -320,7 +329,7 @@ def test_agent_environment_names_settings_and_loads(clean_environment: pytest.Mo
     assert set(env) <= set(known), set(env) - set(known)
     for name, value in env.items():
         clean_environment.setenv(name, value)
-    settings = AgentSettings()
+    settings = AgentSettings.load()
     assert settings.node_name == "node-a"
     assert (settings.procfs, settings.rootfs, settings.cgroupfs) == (
         Path("/host/proc"),

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from headroom.api import ContainerLimits, DiskFigures, MemoryFigures, ResourceReportStatus
+from headroom.api import ResourceReportStatus
 from headroom.collection.derive import (
     cpu_utilization_percent,
     derive_status,
@@ -16,6 +16,7 @@ from headroom.collection.derive import (
     pod_cpu_cores,
     rounded_percent,
 )
+from headroom.collection.figures import ContainerLimits, DiskFigures, MemoryFigures, ReportStatus
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -46,7 +47,7 @@ def pod(uid: str, cpu_seconds: float, memory: int = 1 << 20) -> PodCounters:
     return PodCounters(uid, "Burstable", cpu_seconds, memory)
 
 
-def derive(previous: RawSample | None, current: RawSample) -> ResourceReportStatus:
+def derive(previous: RawSample | None, current: RawSample) -> ReportStatus:
     return derive_status(
         previous, current, collected_at=NOW, agent_version="1.2.3", heartbeat_seconds=60
     )
@@ -184,7 +185,8 @@ def test_property_percent_in_range_and_cores_never_negative(
         current = raw(
             clock, busy, total, pods=tuple(pod(uid, c) for uid, c in pod_counters.items())
         )
-        status = derive(previous, current)  # the API model validates 0..100, >= 0 too
+        status = derive(previous, current)
+        ResourceReportStatus.model_validate(status.to_wire())  # the API's 0..100, >= 0 too
         assert 0.0 <= status.cpu.utilizationPercent <= 100.0
         for usage in status.pods:
             assert usage.cpuCores is None or usage.cpuCores >= 0.0

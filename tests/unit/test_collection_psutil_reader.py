@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from headroom.api import ContainerLimits
+from headroom.collection.figures import ContainerLimits
 from headroom.collection.host import HostPaths
 from headroom.collection.psutil_reader import PsutilNodeReader, read_disk_figures
 from headroom.collection.sample import NodeReader

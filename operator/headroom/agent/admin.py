@@ -1,4 +1,4 @@
-"""The agent's admin endpoint, one per node (aiohttp in a thread of its own).
+"""The agent's admin endpoint, one per node (the standard library's HTTP server, in threads).
 
 ==========================  ==========================================  =================
 path                        answer                                      access
@@ -18,41 +18,48 @@ Guarded paths answer 401 (with ``WWW-Authenticate: Bearer``) without a valid
 token, 403 when RBAC does not allow the caller, 503 when the API server cannot
 review the request (never fail open); see :mod:`headroom.agent.auth`.
 
-The collection loop stays synchronous in the main thread. The server runs its
-own event loop in a background thread and only reads the agent's ``latest``
-status (one reference, replaced whole each cycle). Reviews block on the API
-client, so they run in a small thread pool, off the event loop. aiohttp is
-imported only here, and this module only when the endpoint is on (RSS, PR-002).
+The collection loop stays synchronous in the main thread. The server accepts
+in a background thread and answers each connection in a thread of its own
+(``ThreadingHTTPServer``); handlers only read the agent's ``latest`` status
+(one reference, replaced whole each cycle). Reviews block on the API client;
+at most ``REVIEW_THREADS`` run at once. The standard library rather than
+aiohttp: four GET routes do not need a web framework, and aiohttp.web cost the
+agent 13 MB of RSS, close to half its 30 MB budget (PR-002, measured).
+prometheus-client is imported only here, and this module only when the
+endpoint is on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import json
 import logging
+import socket
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from headroom.agent.auth import Decision
 from headroom.agent.resources import system_resources
-from headroom.api import ResourceReportStatus
+from headroom.collection.figures import ReportStatus
 
-__all__ = ["AdminServer", "AdminSources", "RequestAuthorizer", "build_app"]
+__all__ = ["AdminServer", "AdminSources", "RequestAuthorizer"]
 
 log = logging.getLogger(__name__)
 
 RESOURCES_PATH = "/system/resources"
 METRICS_PATH = "/metrics"
+PROBES = ("/healthz", "/readyz")
 #: Reviews in flight at once; the API client sends one request at a time anyway.
 REVIEW_THREADS = 2
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: An idle keep-alive connection is closed after this long (it holds a thread).
+IDLE_SECONDS = 30.0
+_JSON = "application/json; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
 
 
 class RequestAuthorizer(Protocol):
@@ -66,164 +73,194 @@ class AdminSources:
     """What the endpoint reads: all of it owned by the agent's main thread."""
 
     node_name: str
-    latest: Callable[[], ResourceReportStatus | None]
+    latest: Callable[[], ReportStatus | None]
     ready: Callable[[], bool]
     authorizer: RequestAuthorizer
     registry: CollectorRegistry
 
 
-SOURCES = web.AppKey("sources", AdminSources)
-REVIEWS = web.AppKey("reviews", ThreadPoolExecutor)
+@dataclass(frozen=True)
+class Answer:
+    """One response: status, body and its content type, extra headers."""
+
+    status: int
+    body: bytes
+    content_type: str = _TEXT
+    headers: tuple[tuple[str, str], ...] = ()
 
 
-def _bearer_token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+def _json(status: int, document: Any, headers: tuple[tuple[str, str], ...] = ()) -> Answer:
+    return Answer(status, json.dumps(document).encode(), _JSON, headers)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token
 
 
-def _refusal(decision: Decision) -> web.Response:
+def _refusal(decision: Decision) -> Answer:
     if decision is Decision.UNAUTHENTICATED:
-        return web.json_response(
+        return _json(
+            401,
             {"error": "unauthorized: send a valid bearer token"},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="headroom-agent"'},
+            (("WWW-Authenticate", 'Bearer realm="headroom-agent"'),),
         )
     if decision is Decision.FORBIDDEN:
-        return web.json_response({"error": "forbidden"}, status=403)
-    return web.json_response(
-        {"error": "cannot review the request now; try again"},
-        status=503,
-        headers={"Retry-After": "5"},
+        return _json(403, {"error": "forbidden"})
+    return _json(
+        503, {"error": "cannot review the request now; try again"}, (("Retry-After", "5"),)
     )
 
 
-def _guarded(path: str, handler: Handler) -> Handler:
-    """``handler`` behind TokenReview + SubjectAccessReview for ``get`` on ``path``."""
+class AdminRoutes:
+    """The endpoint's answers, apart from HTTP plumbing (one call per request)."""
 
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        token = _bearer_token(request)
+    def __init__(self, sources: AdminSources) -> None:
+        self.sources = sources
+        self._reviews = threading.BoundedSemaphore(REVIEW_THREADS)
+
+    def get(self, path: str, authorization: str | None) -> Answer:
+        """The answer to ``GET path``."""
+        if path == "/healthz":
+            return Answer(200, b"ok\n")
+        if path == "/readyz":
+            if self.sources.ready():
+                return Answer(200, b"ok\n")
+            return Answer(503, b"no recent collection\n")
+        if path not in (RESOURCES_PATH, METRICS_PATH):
+            return _json(404, {"error": "not found"})
+        token = bearer_token(authorization)
         if token is None:
             return _refusal(Decision.UNAUTHENTICATED)
-        authorizer = request.app[SOURCES].authorizer
-        loop = asyncio.get_running_loop()
-        decision = await loop.run_in_executor(
-            request.app[REVIEWS], authorizer.authorize, token, path
-        )
+        with self._reviews:
+            decision = self.sources.authorizer.authorize(token, path)
         if decision is not Decision.ALLOWED:
             return _refusal(decision)
-        return await handler(request)
+        if path == METRICS_PATH:
+            return Answer(200, generate_latest(self.sources.registry), CONTENT_TYPE_LATEST)
+        status = self.sources.latest()
+        if status is None:
+            return _json(503, {"error": "no collection yet"})
+        return _json(200, system_resources(status, self.sources.node_name))
 
-    return guarded
-
-
-async def _resources(request: web.Request) -> web.StreamResponse:
-    sources = request.app[SOURCES]
-    status = sources.latest()
-    if status is None:
-        return web.json_response({"error": "no collection yet"}, status=503)
-    return web.json_response(system_resources(status, sources.node_name))
-
-
-async def _metrics(request: web.Request) -> web.StreamResponse:
-    body = generate_latest(request.app[SOURCES].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    @staticmethod
+    def refuse_method(path: str) -> Answer:
+        """Anything but GET: 405 on a known path, 404 elsewhere."""
+        if path in (RESOURCES_PATH, METRICS_PATH, *PROBES):
+            return Answer(405, b"method not allowed\n", headers=(("Allow", "GET, HEAD"),))
+        return _json(404, {"error": "not found"})
 
 
-async def _healthz(_request: web.Request) -> web.StreamResponse:
-    return web.Response(text="ok\n")
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; every answer has a Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "headroom-agent"
+    sys_version = ""
+    timeout = IDLE_SECONDS
+    routes: AdminRoutes  # set on the subclass made per server
+
+    def _path(self) -> str:
+        return self.path.partition("?")[0]
+
+    def _send(self, answer: Answer, *, body: bool = True) -> None:
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(answer.body)
+
+    def do_GET(self) -> None:
+        """Route a GET."""
+        self._send(self.routes.get(self._path(), self.headers.get("Authorization")))
+
+    def do_HEAD(self) -> None:
+        """A GET without the body."""
+        self._send(self.routes.get(self._path(), self.headers.get("Authorization")), body=False)
+
+    def _refuse(self) -> None:
+        # Drain a body so the connection stays usable, then refuse.
+        length = int(self.headers.get("Content-Length") or 0)
+        if 0 < length <= 1 << 20:
+            self.rfile.read(length)
+        elif length:
+            self.close_connection = True
+        self._send(AdminRoutes.refuse_method(self._path()))
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _refuse
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: probes every few seconds would drown the agent's log;
+        refusals are logged by :mod:`headroom.agent.auth` instead."""
 
 
-async def _readyz(request: web.Request) -> web.StreamResponse:
-    if request.app[SOURCES].ready():
-        return web.Response(text="ok\n")
-    return web.Response(text="no recent collection\n", status=503)
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("admin endpoint: connection from %s failed", client_address, exc_info=True)
 
 
-async def _review_pool(app: web.Application) -> AsyncIterator[None]:
-    pool = ThreadPoolExecutor(max_workers=REVIEW_THREADS, thread_name_prefix="headroom-review")
-    app[REVIEWS] = pool
-    yield
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def build_app(sources: AdminSources) -> web.Application:
-    """The aiohttp application (served by :class:`AdminServer`, or a test client)."""
-    app = web.Application()
-    app[SOURCES] = sources
-    app.cleanup_ctx.append(_review_pool)
-    app.router.add_get(RESOURCES_PATH, _guarded(RESOURCES_PATH, _resources))
-    app.router.add_get(METRICS_PATH, _guarded(METRICS_PATH, _metrics))
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    return app
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class AdminServer:
-    """Serve an aiohttp app from a background thread with its own event loop.
+    """Serve the admin endpoint from a background thread.
 
-    ``start()`` returns once the socket is bound (or raises the bind error);
-    ``stop()`` closes the listener, lets requests in flight finish (up to
-    ``shutdown_timeout``) and joins the thread. Port 0 picks a free port.
+    ``start()`` binds (raising OSError when the address is taken) and returns;
+    ``stop()`` closes the listener and joins the accepting thread. Port 0
+    picks a free port, readable as ``port`` after ``start()``.
     """
 
-    def __init__(
-        self, app: web.Application, host: str, port: int, *, shutdown_timeout: float = 2.0
-    ) -> None:
-        self.app = app
+    def __init__(self, sources: AdminSources, host: str, port: int) -> None:
+        self.routes = AdminRoutes(sources)
         self.host = host
         self.port = port
-        self.shutdown_timeout = shutdown_timeout
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
-        self._bound = threading.Event()
-        self._error: BaseException | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
+        self._stopping = False
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Start serving; raise OSError when the address cannot be bound."""
-        self._thread = threading.Thread(target=self._run, name="headroom-admin", daemon=True)
+    def start(self) -> None:
+        """Bind and start serving; raise OSError when the address cannot be bound."""
+        handler = type("AdminHandler", (_Handler,), {"routes": self.routes})
+        server_class = _Server6 if ":" in self.host else _Server
+        self._server = server_class((self.host, self.port), handler)
+        self.port = int(self._server.server_address[1])
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._accept, args=(self._server,), name="headroom-admin", daemon=True
+        )
         self._thread.start()
-        if not self._bound.wait(timeout):
-            raise TimeoutError(f"admin endpoint not bound within {timeout}s")
-        if self._error is not None:
-            self._thread.join(timeout)
-            raise self._error
         log.info("admin endpoint on %s:%d", self.host, self.port)
 
+    def _accept(self, server: _Server) -> None:
+        """Accept until stopped, sleeping in ``select`` without a timeout.
+
+        Not ``serve_forever``: it wakes every ``poll_interval`` to look for a
+        shutdown request, thousands of wake-ups an hour for nothing (PR-003).
+        ``stop()`` shuts the listening socket down instead, which wakes this.
+        """
+        server.timeout = None
+        while not self._stopping:
+            server.handle_request()
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and wait for the thread; safe to call twice."""
-        loop, stopping = self._loop, self._stopping
-        if loop is not None and stopping is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed in between
-                loop.call_soon_threadsafe(stopping.set)
+        """Stop serving and wait for the accepting thread; safe to call twice."""
+        server, self._server = self._server, None
+        if server is not None:
+            self._stopping = True
+            with contextlib.suppress(OSError):
+                server.socket.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._serve())
-        except BaseException as error:  # reported to start(), or logged after it
-            if not self._bound.is_set():
-                self._error = error
-                self._bound.set()
-            else:
-                log.exception("admin endpoint failed")
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stopping = asyncio.Event()
-        # access_log=None: probes every few seconds would drown the agent's log;
-        # refusals are logged by headroom.agent.auth instead.
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            self.port = int(runner.addresses[0][1])
-            self._bound.set()
-            await self._stopping.wait()
-        finally:
-            await runner.cleanup()
+        if server is not None:
+            server.server_close()

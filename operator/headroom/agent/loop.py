@@ -4,6 +4,15 @@ Time comes in through ``clock`` (monotonic seconds) so the write rule and the
 backoff are tested with a fake clock; waiting goes through ``wait`` so a
 SIGTERM (which sets the stop event) ends the loop at once. Counters go to a
 ``CycleMetrics`` (Prometheus when the admin endpoint is on, nothing otherwise).
+
+Host surprises are reported, never fatal (HR-002, HR-003): a reading that
+fails as a whole (the node's procfs unreadable or gone) is logged, written
+nowhere (the report keeps its last figures and their ``collectedAt``; the
+controller flags it stale after three heartbeats; ``/readyz`` fails after
+three intervals) and tried again next cycle, with a log line when it
+recovers. Partial problems (a pod whose cgroup could not be read, a missing
+disk path) are in the reading itself; their warnings are logged when they
+first appear.
 """
 
 from __future__ import annotations
@@ -19,8 +28,8 @@ from headroom import __version__
 from headroom.agent.policy import Backoff, WritePolicy
 from headroom.agent.reports import ReportStore
 from headroom.agent.settings import AgentSettings
-from headroom.api import Condition, ResourceReportStatus
 from headroom.collection.derive import derive_status
+from headroom.collection.figures import Condition, ReportStatus
 from headroom.collection.sample import NodeReader, RawSample
 from headroom.kube.client import ApiError
 
@@ -35,7 +44,7 @@ READY_WITHIN_INTERVALS = 3
 class CycleMetrics(Protocol):
     """What the cycle reports to its metrics (see ``headroom.agent.metrics``)."""
 
-    def collected(self, status: ResourceReportStatus, seconds: float) -> None: ...
+    def collected(self, status: ReportStatus, seconds: float) -> None: ...
 
     def written(self, at: datetime) -> None: ...
 
@@ -45,7 +54,7 @@ class CycleMetrics(Protocol):
 class NoMetrics:
     """Counts nothing: the admin endpoint, the only reader of metrics, is off."""
 
-    def collected(self, status: ResourceReportStatus, seconds: float) -> None:
+    def collected(self, status: ReportStatus, seconds: float) -> None:
         """Nothing to count."""
 
     def written(self, at: datetime) -> None:
@@ -89,16 +98,44 @@ class Agent:
         )
         self.retry_at = 0.0
         self.previous: RawSample | None = None
-        self.latest: ResourceReportStatus | None = None
+        self.latest: ReportStatus | None = None
         self.latest_at: float | None = None
         self.reporting_since: datetime | None = None
         self.writes = 0
         self.failures = 0
+        self.read_error: str | None = None
+        #: The latest reading's warnings (each logged when it first appears).
+        self.warnings: tuple[str, ...] = ()
 
-    def collect(self) -> ResourceReportStatus:
+    def read(self) -> RawSample | None:
+        """One reading of the node; None (logged once per distinct cause) when it failed."""
+        try:
+            sample = self.reader.read()
+        except OSError as error:
+            message = f"{error.strerror or type(error).__name__}: {error.filename or ''}"
+            if message != self.read_error:
+                log.warning("cannot read the node (%s); retrying every cycle", message)
+            self.read_error = message
+            return None
+        if self.read_error is not None:
+            log.warning("reading the node again (was: %s)", self.read_error)
+            self.read_error = None
+            # Rates need two readings in a row: this one is the new baseline.
+            self.previous = sample
+            return None
+        if sample.warnings != self.warnings:
+            for warning in sample.warnings:
+                if warning not in self.warnings:
+                    log.warning("%s", warning)
+            self.warnings = sample.warnings
+        return sample
+
+    def collect(self) -> ReportStatus | None:
         """Read the node once and derive figures against the previous reading."""
         started = self.clock()
-        sample = self.reader.read()
+        sample = self.read()
+        if sample is None:
+            return None
         status = derive_status(
             self.previous,
             sample,
@@ -136,7 +173,7 @@ class Agent:
         interval = self.settings.interval_seconds
         now = self.clock()
         status = self.collect()
-        if self.store is None:
+        if status is None or self.store is None:
             return interval
         if now < self.retry_at:
             return min(interval, self.retry_at - now)
@@ -162,7 +199,7 @@ class Agent:
 
     def run(self, stop: threading.Event, first_delay: float = 1.0) -> None:
         """Cycle until ``stop`` is set; the first reading is only a CPU baseline."""
-        self.previous = self.reader.read()
+        self.previous = self.read()
         if stop.wait(min(first_delay, self.settings.interval_seconds)):
             return
         while not stop.is_set():

@@ -12,13 +12,10 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
 from headroom import __version__
 from headroom.agent.loop import Agent
 from headroom.agent.reports import ApiReportStore
-from headroom.agent.settings import AgentSettings
-from headroom.api import ObjectMeta, ResourceReport, ResourceReportSpec
+from headroom.agent.settings import AgentSettings, SettingsError
 from headroom.collection.derive import derive_status
 from headroom.collection.psutil_reader import PsutilNodeReader
 from headroom.logs import setup_logging
@@ -48,13 +45,13 @@ _SETTING_FLAGS = (
 
 
 def load_settings(args: argparse.Namespace) -> AgentSettings:
-    """Environment first, flags over it; raises ValidationError with field names."""
+    """Environment first, flags over it; raises SettingsError naming the setting."""
     overrides: dict[str, Any] = {
         name: getattr(args, name)
         for name in _SETTING_FLAGS
         if getattr(args, name, None) is not None
     }
-    return AgentSettings(**overrides)
+    return AgentSettings.load(overrides)
 
 
 def build_reader(settings: AgentSettings) -> PsutilNodeReader:
@@ -67,7 +64,7 @@ def _start_admin(
 ) -> AdminServer:
     """Serve the admin endpoint; reviews go through a client of their own, so a
     request never waits behind a report write stuck on a slow API server."""
-    from headroom.agent.admin import AdminServer, AdminSources, build_app
+    from headroom.agent.admin import AdminServer, AdminSources
     from headroom.agent.auth import Authorizer, KubeReviewer
     from headroom.kube.client import KubeClient
 
@@ -79,16 +76,21 @@ def _start_admin(
         authorizer=Authorizer(KubeReviewer(reviews)),
         registry=metrics.registry,
     )
-    server = AdminServer(build_app(sources), settings.listen_host, settings.listen_port)
+    server = AdminServer(sources, settings.listen_host, settings.listen_port)
     server.start()
     return server
 
 
 def _once(settings: AgentSettings, output: str, pause: float = 0.5) -> int:
-    reader = build_reader(settings)
-    first = reader.read()
-    time.sleep(pause)
-    second = reader.read()
+    try:
+        reader = build_reader(settings)
+        first = reader.read()
+        time.sleep(pause)
+        second = reader.read()
+    except OSError as error:  # HR-002: the node's procfs is not there or not readable
+        where = f": {error.filename}" if error.filename else ""
+        print(f"headroom agent: cannot read the node ({error.strerror}{where})", file=sys.stderr)
+        return 1
     status = derive_status(
         first,
         second,
@@ -97,10 +99,16 @@ def _once(settings: AgentSettings, output: str, pause: float = 0.5) -> int:
         heartbeat_seconds=settings.heartbeat_seconds,
     )
     name = settings.node_name or socket.gethostname()
+    # The API models (pydantic), tables and YAML only for --once: the running
+    # agent never imports them (PR-002); here the status is validated once.
+    from headroom.api import ObjectMeta, ResourceReport, ResourceReportSpec, ResourceReportStatus
+    from headroom.render import render_report
+
     report = ResourceReport(
-        metadata=ObjectMeta(name=name), spec=ResourceReportSpec(nodeName=name), status=status
+        metadata=ObjectMeta(name=name),
+        spec=ResourceReportSpec(nodeName=name),
+        status=ResourceReportStatus.model_validate(status.to_wire()),
     )
-    from headroom.render import render_report  # tables and YAML only for --once (PR-002)
 
     print(render_report(report, output))  # type: ignore[arg-type]
     return 0
@@ -111,8 +119,8 @@ def run_agent(args: argparse.Namespace) -> int:
     setup_logging(args.log_level, json_logs=None if not args.once else False)
     try:
         settings = load_settings(args)
-    except ValidationError as error:
-        print(f"headroom agent: invalid settings:\n{error}", file=sys.stderr)
+    except SettingsError as error:
+        print(f"headroom agent: invalid setting {error}", file=sys.stderr)
         return 2
     if args.once:
         return _once(settings, args.output)

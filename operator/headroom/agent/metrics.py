@@ -11,7 +11,7 @@ from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
-from headroom.api import ResourceReportStatus
+from headroom.collection.figures import ReportStatus
 
 __all__ = ["AgentMetrics"]
 
@@ -56,7 +56,7 @@ class AgentMetrics:
             registry=self.registry,
         )
 
-    def collected(self, status: ResourceReportStatus, seconds: float) -> None:
+    def collected(self, status: ReportStatus, seconds: float) -> None:
         """One collection done in ``seconds``."""
         self.cycles.inc()
         self.cycle_seconds.observe(seconds)

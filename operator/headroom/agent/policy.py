@@ -9,12 +9,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from headroom.api import ResourceReportStatus
+from headroom.collection.figures import ReportStatus
 
 __all__ = ["Backoff", "WritePolicy", "moved_beyond"]
 
 
-def _percents(status: ResourceReportStatus) -> dict[str, float]:
+def _percents(status: ReportStatus) -> dict[str, float]:
     figures = {"cpu": status.cpu.utilizationPercent, "memory": status.memory.usedPercent}
     for disk in status.disks:
         if disk.usedPercent is not None:
@@ -22,9 +22,7 @@ def _percents(status: ResourceReportStatus) -> dict[str, float]:
     return figures
 
 
-def moved_beyond(
-    old: ResourceReportStatus, new: ResourceReportStatus, threshold: float
-) -> str | None:
+def moved_beyond(old: ReportStatus, new: ReportStatus, threshold: float) -> str | None:
     """Why ``new`` is worth writing before the heartbeat, or ``None``.
 
     A node percentage (CPU, memory, each disk) moved by at least ``threshold``
@@ -54,10 +52,10 @@ class WritePolicy:
     heartbeat_seconds: float
     min_interval_seconds: float
     threshold_percent: float
-    last_written: ResourceReportStatus | None = None
+    last_written: ReportStatus | None = None
     last_write_at: float | None = None
 
-    def reason_to_write(self, now: float, status: ResourceReportStatus) -> str | None:
+    def reason_to_write(self, now: float, status: ReportStatus) -> str | None:
         """The reason to write now, or ``None`` to hold back."""
         if self.last_written is None or self.last_write_at is None:
             return "first report"
@@ -68,7 +66,7 @@ class WritePolicy:
             return "heartbeat"
         return moved_beyond(self.last_written, status, self.threshold_percent)
 
-    def written(self, now: float, status: ResourceReportStatus) -> None:
+    def written(self, now: float, status: ReportStatus) -> None:
         """Record a successful write."""
         self.last_written = status
         self.last_write_at = now

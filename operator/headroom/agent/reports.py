@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from headroom.api import API_VERSION, ResourceReportStatus
+from headroom.apiversion import API_VERSION
+from headroom.collection.figures import ReportStatus
 from headroom.kube.client import ApiError, KubeClient
 
 __all__ = ["ApiReportStore", "ReportStore", "report_path"]
@@ -29,7 +30,7 @@ def report_path(name: str = "") -> str:
 class ReportStore(Protocol):
     """Where the agent's figures go."""
 
-    def write(self, status: ResourceReportStatus) -> None:
+    def write(self, status: ReportStatus) -> None:
         """Make ``status`` the report's status; raise ApiError when that failed."""
         ...
 
@@ -91,7 +92,7 @@ class ApiReportStore:
         }
         return self.client.replace(report_path(self.node_name) + "/status", body)
 
-    def write(self, status: ResourceReportStatus) -> None:
+    def write(self, status: ReportStatus) -> None:
         """Replace the report's status; resolve one conflict or a vanished report."""
         wire = status.to_wire()
         if self._report is None:

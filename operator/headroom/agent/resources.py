@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from headroom.api import DiskFigures, ResourceReportStatus
+from headroom.collection.figures import DiskFigures, ReportStatus, wire_time
 
 __all__ = ["DiskShape", "MemoryShape", "SystemResources", "system_resources"]
 
@@ -78,9 +78,8 @@ def _disk_shape(disk: DiskFigures) -> DiskShape:
     }
 
 
-def system_resources(status: ResourceReportStatus, node: str) -> SystemResources:
+def system_resources(status: ReportStatus, node: str) -> SystemResources:
     """Convert a collected status into the old endpoint's JSON object."""
-    collected_at = status.model_dump(mode="json", include={"collectedAt"})["collectedAt"]
     return {
         "cpu_percent": status.cpu.utilizationPercent,
         "cpu_count_physical": status.cpu.physicalCores,
@@ -92,6 +91,6 @@ def system_resources(status: ResourceReportStatus, node: str) -> SystemResources
             "percent": status.memory.usedPercent,
         },
         "disks": {disk.path: _disk_shape(disk) for disk in status.disks},
-        "collected_at": str(collected_at),
+        "collected_at": wire_time(status.collectedAt),
         "node": node,
     }

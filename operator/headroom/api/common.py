@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from headroom.apiversion import API_VERSION, GROUP, VERSION
+
 __all__ = [
     "API_VERSION",
     "GROUP",
@@ -20,9 +22,6 @@ __all__ = [
     "Percent",
 ]
 
-GROUP = "headroom.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 """A percentage, 0–100 inclusive."""

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from headroom.api import ContainerLimits
 from headroom.collection.cgroupfiles import (
     UNLIMITED_V1_BYTES,
     OpenFiles,
@@ -25,6 +24,7 @@ from headroom.collection.cgroupfiles import (
     read_int,
 )
 from headroom.collection.cgroups import CgroupVersion
+from headroom.collection.figures import ContainerLimits
 
 __all__ = ["OwnCgroup", "OwnLimitsReader", "find_own_cgroup", "read_own_limits"]
 

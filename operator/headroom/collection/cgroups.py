@@ -14,7 +14,7 @@ kubepods cgroup, Burstable and BestEffort under their own)::
 that is found too. CPU is the cumulative usage counter; memory is the working
 set, usage minus inactive file cache, floored at 0 — the kubelet's and
 metrics-server's definition. Pods vanish while being read; such a pod is left
-out of that cycle, not reported as an error (REQUIREMENTS: per-pod usage).
+out of that cycle with a warning, not an error (REQUIREMENTS: per-pod usage).
 
 The multi-line ``cpu.stat`` and ``memory.stat`` of each pod stay open between
 cycles and are read again from offset 0 (the kernel regenerates a cgroup file
@@ -29,10 +29,10 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from headroom.api.resourcereport import QosClass
-from headroom.collection.cgroupfiles import OpenFiles, keyed_value, read_int
+from headroom.collection.cgroupfiles import OpenFiles, keyed_value
+from headroom.collection.figures import QosClass
 from headroom.collection.sample import PodCounters
 
 __all__ = [
@@ -127,20 +127,55 @@ def pod_uid_from_cgroup_name(name: str) -> str | None:
     return uid.replace("_", "-")
 
 
-def _read_pod_v2(files: OpenFiles, directory: str, uid: str, qos: QosClass) -> PodCounters:
-    usage_usec = keyed_value(files.read(f"{directory}/cpu.stat"), b"usage_usec")
-    current = read_int(f"{directory}/memory.current")
-    inactive = keyed_value(files.read(f"{directory}/memory.stat"), b"inactive_file")
-    return PodCounters(uid, qos, usage_usec / 1e6, max(current - inactive, 0))
+@dataclass(frozen=True, slots=True)
+class _PodFiles:
+    """One pod's three counter files, worked out once per pod (not every cycle)."""
+
+    uid: str
+    qos: QosClass
+    cpu: str
+    """v2 ``cpu.stat`` (its ``usage_usec`` line) or v1 ``cpuacct.usage`` (ns)."""
+    current: str
+    """``memory.current`` (v2) or ``memory.usage_in_bytes`` (v1)."""
+    stat: str
+    """``memory.stat``: its ``inactive_file`` (v2) or ``total_inactive_file`` (v1) line."""
+    v2: bool
+
+    @classmethod
+    def of(cls, uid: str, qos: QosClass, cpu_dir: str, memory_dir: str, v2: bool) -> _PodFiles:
+        if v2:
+            return cls(
+                uid,
+                qos,
+                f"{cpu_dir}/cpu.stat",
+                f"{cpu_dir}/memory.current",
+                f"{cpu_dir}/memory.stat",
+                v2,
+            )
+        return cls(
+            uid,
+            qos,
+            f"{cpu_dir}/cpuacct.usage",
+            f"{memory_dir}/memory.usage_in_bytes",
+            f"{memory_dir}/memory.stat",
+            v2,
+        )
+
+    def read(self, files: OpenFiles) -> PodCounters:
+        """The pod's counters now; OSError when its cgroup went, ValueError on odd content."""
+        cpu = files.read(self.cpu)
+        current = int(files.read(self.current))
+        stat = files.read(self.stat)
+        if self.v2:
+            cpu_seconds = keyed_value(cpu, b"usage_usec") / 1e6
+            inactive = keyed_value(stat, b"inactive_file")
+        else:
+            cpu_seconds = int(cpu) / 1e9
+            inactive = keyed_value(stat, b"total_inactive_file")
+        return PodCounters(self.uid, self.qos, cpu_seconds, max(current - inactive, 0))
 
 
-def _read_pod_v1(
-    files: OpenFiles, cpu_dir: str, memory_dir: str, uid: str, qos: QosClass
-) -> PodCounters:
-    usage_ns = read_int(f"{cpu_dir}/cpuacct.usage")
-    current = read_int(f"{memory_dir}/memory.usage_in_bytes")
-    inactive = keyed_value(files.read(f"{memory_dir}/memory.stat"), b"total_inactive_file")
-    return PodCounters(uid, qos, usage_ns / 1e9, max(current - inactive, 0))
+_UNSEEN: Any = object()
 
 
 class PodCgroupReader:
@@ -154,6 +189,8 @@ class PodCgroupReader:
         self._cgroupfs = cgroupfs.rstrip("/") or "/"
         self._layout: KubepodsLayout | None = None
         self._files = OpenFiles()
+        self._known: dict[str, _PodFiles | None] = {}
+        """Each listed directory's pod files (None: not a pod), kept while listed."""
 
     def close(self) -> None:
         """Close the pod files kept open between reads."""
@@ -176,7 +213,7 @@ class PodCgroupReader:
             self._files.close()
             return (), (f"no kubepods cgroup under {self._cgroupfs}; per-pod usage left out",)
         try:
-            pods, problems = self._read_layout(layout)
+            pods, problems, vanished = self._read_layout(layout)
         except FileNotFoundError:
             self._layout = None
             self._files.close()
@@ -184,14 +221,24 @@ class PodCgroupReader:
         finally:
             self._files.sweep()
         self._layout = layout
-        if not problems:
-            return pods, ()
-        return pods, (f"{len(problems)} pod cgroup(s) unreadable, first: {problems[0]}",)
+        warnings: list[str] = []
+        if problems:
+            warnings.append(f"{len(problems)} pod cgroup(s) unreadable, first: {problems[0]}")
+        if vanished:
+            warnings.append(
+                f"{len(vanished)} pod cgroup(s) vanished while read (pod deleted?), "
+                f"left out this cycle: {', '.join(vanished)}"
+            )
+        return pods, tuple(warnings)
 
-    def _read_layout(self, layout: KubepodsLayout) -> tuple[tuple[PodCounters, ...], list[str]]:
+    def _read_layout(
+        self, layout: KubepodsLayout
+    ) -> tuple[tuple[PodCounters, ...], list[str], list[str]]:
         pods: list[PodCounters] = []
         problems: list[str] = []
+        vanished: list[str] = []
         v2 = layout.version == "v2"
+        known, self._known = self._known, {}
         for qos, relative in layout.qos_directories():
             cpu_parent = layout.cpu_root + relative
             memory_parent = layout.memory_root + relative
@@ -203,18 +250,25 @@ class PodCgroupReader:
                 continue
             with entries:
                 for entry in entries:
-                    uid = pod_uid_from_cgroup_name(entry.name)
-                    if uid is None:
+                    path = entry.path
+                    pod = known.get(path, _UNSEEN)
+                    if pod is _UNSEEN:
+                        uid = pod_uid_from_cgroup_name(entry.name)
+                        pod = (
+                            None
+                            if uid is None
+                            else _PodFiles.of(uid, qos, path, f"{memory_parent}/{entry.name}", v2)
+                        )
+                    self._known[path] = pod
+                    if pod is None:
                         continue
                     try:
-                        if v2:
-                            pods.append(_read_pod_v2(self._files, entry.path, uid, qos))
-                        else:
-                            memory_dir = f"{memory_parent}/{entry.name}"
-                            pods.append(_read_pod_v1(self._files, entry.path, memory_dir, uid, qos))
+                        pods.append(pod.read(self._files))
                     except OSError as error:
-                        if error.errno not in _VANISHED:
+                        if error.errno in _VANISHED:
+                            vanished.append(pod.uid)
+                        else:
                             problems.append(f"{entry.path}: {error.strerror}")
                     except ValueError as error:
                         problems.append(f"{entry.path}: {error}")
-        return tuple(pods), problems
+        return tuple(pods), problems, vanished

@@ -10,13 +10,15 @@ rather than a wrong number. Percentages are rounded to 1 decimal, cores to 4.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
-from headroom.api import (
+from headroom.collection.figures import (
+    CpuFigures,
     DiskFigures,
     MemoryFigures,
-    ResourceReportStatus,
+    PodUsage,
+    ReportStatus,
 )
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
 
@@ -68,7 +70,7 @@ def _rounded_memory(memory: MemoryFigures) -> MemoryFigures:
     percent = rounded_percent(memory.usedPercent)
     if percent == memory.usedPercent:
         return memory
-    return memory.model_copy(update={"usedPercent": percent})
+    return replace(memory, usedPercent=percent)
 
 
 def _rounded_disk(disk: DiskFigures) -> DiskFigures:
@@ -77,20 +79,20 @@ def _rounded_disk(disk: DiskFigures) -> DiskFigures:
     percent = rounded_percent(disk.usedPercent)
     if percent == disk.usedPercent:
         return disk
-    return disk.model_copy(update={"usedPercent": percent})
+    return replace(disk, usedPercent=percent)
 
 
-def _pod_usages(previous: RawSample | None, current: RawSample) -> list[dict[str, Any]]:
-    """Each pod's ``PodUsage`` as plain data, by UID (validated with the status, at once)."""
+def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage]:
+    """Each pod's usage, by UID."""
     before = {pod.uid: pod for pod in previous.pods} if previous is not None else {}
     seconds = current.monotonic - previous.monotonic if previous is not None else 0.0
     return [
-        {
-            "uid": pod.uid,
-            "qosClass": pod.qos_class,
-            "cpuCores": pod_cpu_cores(before.get(pod.uid), pod, seconds),
-            "memoryBytes": pod.memory_working_set_bytes,
-        }
+        PodUsage(
+            uid=pod.uid,
+            qosClass=pod.qos_class,
+            cpuCores=pod_cpu_cores(before.get(pod.uid), pod, seconds),
+            memoryBytes=pod.memory_working_set_bytes,
+        )
         for pod in sorted(current.pods, key=lambda pod: pod.uid)
     ]
 
@@ -102,32 +104,32 @@ def derive_status(
     collected_at: datetime,
     agent_version: str,
     heartbeat_seconds: int,
-) -> ResourceReportStatus:
+) -> ReportStatus:
     """The ResourceReport status for ``current``, with rates since ``previous``.
 
     Conditions are left empty: they belong to the agent, which knows whether
-    the write itself succeeded. The status is validated once, as a whole (one
-    call into pydantic-core rather than one per pod: PR-003).
+    the write itself succeeded. No validation here (PR-002, PR-003): every
+    figure is clamped or counted by construction, and
+    ``tests/unit/test_figures_drift.py`` proves what this builds validates
+    against ``ResourceReportStatus`` and the CRD schema.
     """
     disks = [_rounded_disk(disk) for disk in current.disks]
     pods = _pod_usages(previous, current)
-    return ResourceReportStatus.model_validate(
-        {
-            "collectedAt": collected_at,
-            "agentVersion": agent_version,
-            "heartbeatSeconds": heartbeat_seconds,
-            "cpu": {
-                "utilizationPercent": cpu_utilization_percent(
-                    previous.cpu_times if previous is not None else None, current.cpu_times
-                ),
-                "physicalCores": current.physical_cores,
-                "logicalCores": current.logical_cores,
-            },
-            "memory": _rounded_memory(current.memory),
-            "disks": disks,
-            "diskMaxUsedPercent": disk_max_used_percent(disks),
-            "podCount": len(pods),
-            "pods": pods,
-            "agentContainer": current.agent_container,
-        }
+    return ReportStatus(
+        collectedAt=collected_at,
+        agentVersion=agent_version,
+        heartbeatSeconds=heartbeat_seconds,
+        cpu=CpuFigures(
+            utilizationPercent=cpu_utilization_percent(
+                previous.cpu_times if previous is not None else None, current.cpu_times
+            ),
+            physicalCores=current.physical_cores,
+            logicalCores=current.logical_cores,
+        ),
+        memory=_rounded_memory(current.memory),
+        disks=disks,
+        diskMaxUsedPercent=disk_max_used_percent(disks),
+        podCount=len(pods),
+        pods=pods,
+        agentContainer=current.agent_container,
     )

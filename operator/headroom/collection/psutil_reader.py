@@ -18,9 +18,9 @@ from contextlib import contextmanager
 
 import psutil
 
-from headroom.api import DiskFigures, MemoryFigures
 from headroom.collection.cgroup_limits import OwnLimitsReader
 from headroom.collection.cgroups import PodCgroupReader
+from headroom.collection.figures import DiskFigures, MemoryFigures
 from headroom.collection.host import HostPaths
 from headroom.collection.sample import CpuTimes, RawSample
 

@@ -37,8 +37,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from headroom.api import ContainerLimits, DiskFigures, MemoryFigures
-from headroom.api.resourcereport import QosClass
+from headroom import api
+from headroom.collection import figures
+from headroom.collection.figures import QosClass
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
 
 __all__ = [
@@ -76,10 +77,10 @@ class _SampleDoc(_Strict):
     cpuTimes: _CpuTimesDoc
     logicalCores: int = Field(ge=1)
     physicalCores: int | None = Field(default=None, ge=1)
-    memory: MemoryFigures
-    disks: list[DiskFigures] = Field(default_factory=list)
+    memory: api.MemoryFigures
+    disks: list[api.DiskFigures] = Field(default_factory=list)
     pods: list[_PodDoc] = Field(default_factory=list)
-    agentContainer: ContainerLimits | None = None
+    agentContainer: api.ContainerLimits | None = None
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -93,13 +94,17 @@ def _from_doc(doc: _SampleDoc) -> RawSample:
         cpu_times=CpuTimes(busy=doc.cpuTimes.busy, total=doc.cpuTimes.total),
         logical_cores=doc.logicalCores,
         physical_cores=doc.physicalCores,
-        memory=doc.memory,
-        disks=tuple(doc.disks),
+        memory=figures.MemoryFigures(**doc.memory.model_dump()),
+        disks=tuple(figures.DiskFigures(**disk.model_dump()) for disk in doc.disks),
         pods=tuple(
             PodCounters(p.uid, p.qosClass, p.cpuUsageSeconds, p.memoryWorkingSetBytes)
             for p in doc.pods
         ),
-        agent_container=doc.agentContainer,
+        agent_container=(
+            figures.ContainerLimits(**doc.agentContainer.model_dump())
+            if doc.agentContainer is not None
+            else None
+        ),
         warnings=tuple(doc.warnings),
     )
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from headroom.api import ContainerLimits, DiskFigures, MemoryFigures
-from headroom.api.resourcereport import QosClass
+from headroom.collection.figures import ContainerLimits, DiskFigures, MemoryFigures, QosClass
 
 __all__ = ["CpuTimes", "NodeReader", "PodCounters", "RawSample"]
 

@@ -14,8 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from headroom.api import ContainerLimits, DiskFigures, MemoryFigures
-from headroom.api.resourcereport import QosClass
+from headroom.collection.figures import ContainerLimits, DiskFigures, MemoryFigures, QosClass
 from headroom.collection.sample import CpuTimes, PodCounters, RawSample
 
 __all__ = ["SyntheticNodeReader", "synthetic_samples"]
