@@ -19,12 +19,12 @@ __all__ = ["PURPOSES", "SoupRow", "licence_of", "soup_rows"]
 # Direct runtime dependencies: (role, why we depend on it). Role is where it is loaded:
 # "agent", "controller", "both", or "cli" (`headroom report`, `agent --once` output).
 PURPOSES: dict[str, tuple[str, str]] = {
-    "aiohttp": ("both", "agent admin endpoint server; kopf's and the list-watch's HTTP client"),
+    "aiohttp": ("controller", "kopf's and the controller list-watch's HTTP client"),
     "kopf": ("controller", "operator framework: handlers, life cycle, Events"),
     "numpy": ("controller", "vectorised fit of replicas over all nodes"),
     "prometheus-client": ("both", "Prometheus metrics of agent and controller"),
     "psutil": ("agent", "node CPU, memory and disk figures from the host's procfs"),
-    "pydantic": ("both", "API models, validation, CRD generation"),
+    "pydantic": ("both", "API models, validation, CRD generation (the agent: only `--once`)"),
     "pydantic-settings": ("controller", "controller settings from the environment"),
     "pyyaml": ("both", "kubeconfig parsing, CRD and YAML output"),
     "rich": ("cli", "terminal tables of `headroom report`"),
