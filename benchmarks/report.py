@@ -14,6 +14,10 @@ Then it runs ``headroom report -o json`` and ``headroom report --html FILE``
 as real processes, ``--repeat`` times each, and prints the wall time (best
 and median) and the peak RSS (``ru_maxrss`` of the child). Figures, not a
 timed test.
+
+``--hold SECONDS`` keeps the last cluster up afterwards (its KUBECONFIG
+printed, nothing writing) to profile the command by hand; ``--repeat 0``
+skips the timing.
 """
 
 from __future__ import annotations
@@ -152,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experts", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=8, help="harness API connections")
+    parser.add_argument(
+        "--hold", type=float, default=0.0, help="keep the last cluster up this long, seconds"
+    )
     args = parser.parse_args(argv)
     rows = []
     with ExitStack() as stack:
@@ -171,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             pool.run_all(agents.write, world.nodes[first:], "reports")
             if first == 0:
                 create_recommendations(pool, world, 0, args.experts)
+            if args.repeat < 1:
+                continue
             for label, (best, median, rss, size) in measure(
                 plane.kubeconfig, args.repeat, html
             ).items():
@@ -190,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
+        if args.hold:
+            print(f"holding {args.hold:.0f}s; KUBECONFIG={plane.kubeconfig}", flush=True)
+            time.sleep(args.hold)
     return 0
 
 

@@ -107,6 +107,16 @@ class KubeClient:
         # One connection, one request at a time: callers may share a client across threads.
         self._lock = threading.Lock()
 
+    def fork(self) -> KubeClient:
+        """A client with the same settings and its own connection (for another thread)."""
+        return KubeClient(
+            self.config,
+            timeout=self._timeout,
+            user_agent=self._user_agent,
+            throttle_retries=self.throttle_retries,
+            sleep=self._sleep,
+        )
+
     def close(self) -> None:
         """Drop the connection (a new one is opened on the next request)."""
         if self._conn is not None:

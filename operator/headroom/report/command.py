@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from pathlib import Path
@@ -55,6 +56,11 @@ def run_report(args: argparse.Namespace) -> int:
     from headroom.kube.config import ConfigError, load_config
     from headroom.report.fetch import read_cluster
 
+    # The pages make millions of short-lived objects and no reference cycles worth
+    # collecting (refcounting frees each page once folded): with the collector on,
+    # its full passes over everything alive cost more than decoding the JSON
+    # (10 MB of Pods: 0.1 s without, 0.2-1.2 s with). This process only reads once.
+    gc.disable()
     try:
         config = load_config(args.kubeconfig, context=args.context)
         client = KubeClient(config, timeout=60.0, user_agent=f"headroom-report/{__version__}")

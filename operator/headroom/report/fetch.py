@@ -1,14 +1,24 @@
 """Read the cluster for ``headroom report``: paged LISTs straight into a :class:`ReportBuilder`.
 
-Every list asks for at most :data:`PAGE_SIZE` objects per request and follows
-``continue`` tokens; each page is folded into the builder and dropped, so
+Every list follows ``continue`` tokens with pages of about 4 MB (see
+:data:`PAGE_SIZES`); each page is folded into the builder and dropped, so
 150,000 Pods never sit in memory at once. Pods are filtered on the server to
 bound, unfinished ones.
+
+The lists are independent, so each is fetched by its own thread on its own
+connection while this thread folds the pages that have arrived (at most
+:data:`PAGES_AHEAD` waiting per list): the API server producing the next page,
+the socket reading it and the client decoding it overlap instead of taking
+turns. Measured at 5,000 nodes (issue 8), the API server's time per page is
+most of the cost, and fewer, larger pages cost it less.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -18,21 +28,34 @@ from headroom.kube.client import ApiError, KubeClient
 from headroom.report.build import ReportBuilder
 from headroom.report.view import ClusterReport
 
-__all__ = ["PAGE_SIZE", "list_pages", "read_cluster"]
+__all__ = ["PAGES_AHEAD", "PAGE_SIZE", "PAGE_SIZES", "list_pages", "read_cluster"]
 
 PAGE_SIZE = 500
-"""Objects per LIST request (kubectl's own chunk size)."""
+"""Objects per LIST request when no better size is known (kubectl's own chunk size)."""
+
+PAGE_SIZES = {"nodes": 2000, "pods": 2000, "resourcereports": 500, "capacityrecommendations": 2000}
+"""Objects per page of each list, for pages of about 4 MB of JSON (~25 MB once decoded): a Pod
+is ~2 kB, a Node ~1.5 kB, a ResourceReport ~9 kB (its per-pod usage), a CapacityRecommendation
+~3 kB. Larger pages cost the API server less per object (5,000 Pods a page: 7 s of waiting
+for 150,000 Pods against 18 s at 500) but hold more in memory."""
+
+PAGES_AHEAD = 1
+"""Pages of one list fetched but not yet folded (bounds memory)."""
 
 _BOUND_UNFINISHED_PODS = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
 
 
 def list_pages(
-    client: KubeClient, path: str, params: Mapping[str, str] | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every object of a collection, one page of :data:`PAGE_SIZE` at a time."""
+    client: KubeClient,
+    path: str,
+    params: Mapping[str, str] | None = None,
+    *,
+    page_size: int = PAGE_SIZE,
+) -> Iterator[list[dict[str, Any]]]:
+    """Every object of a collection, one page (a list of at most ``page_size``) at a time."""
     token = ""
     while True:
-        query = {**(params or {}), "limit": str(PAGE_SIZE)}
+        query = {**(params or {}), "limit": str(page_size)}
         if token:
             query["continue"] = token
         try:
@@ -43,10 +66,73 @@ def list_pages(
                     410, "Expired", f"the list of {path} took too long and expired; run again"
                 ) from error
             raise
-        yield from page.get("items") or []
+        yield page.get("items") or []
         token = (page.get("metadata") or {}).get("continue") or ""
         if not token:
             return
+
+
+@dataclass(frozen=True)
+class _List:
+    path: str
+    params: Mapping[str, str]
+    page_size: int
+    fold: Callable[[dict[str, Any]], None]
+
+
+_DONE = object()
+
+
+def _fetch_into(
+    client: KubeClient, wanted: _List, pages: queue.Queue[object], stop: threading.Event
+) -> None:
+    """One list's pages onto ``pages``, then :data:`_DONE` (or the error that ended it)."""
+    try:
+        for page in list_pages(client, wanted.path, wanted.params, page_size=wanted.page_size):
+            while not stop.is_set():
+                try:
+                    pages.put(page, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        pages.put(_DONE)
+    except BaseException as error:  # handed to the folding thread, raised there
+        pages.put(error)
+    finally:
+        client.close()
+
+
+def _read_lists(client: KubeClient, lists: list[_List]) -> None:
+    """Fetch every list at once (a connection each) and fold their pages here, in order."""
+    stop = threading.Event()
+    queues: list[queue.Queue[object]] = [queue.Queue(maxsize=PAGES_AHEAD) for _ in lists]
+    threads = [
+        threading.Thread(
+            target=_fetch_into,
+            args=(client.fork(), wanted, pages, stop),
+            name=f"list {wanted.path}",
+            daemon=True,
+        )
+        for wanted, pages in zip(lists, queues, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        # Folded list by list, in the order given: the builder needs the Nodes
+        # before the Pods (a node selector keeps only the pods of listed nodes).
+        for wanted, pages in zip(lists, queues, strict=True):
+            while (page := pages.get()) is not _DONE:
+                if isinstance(page, BaseException):
+                    raise page
+                assert isinstance(page, list)
+                for item in page:
+                    wanted.fold(item)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
 
 
 def read_cluster(
@@ -65,16 +151,33 @@ def read_cluster(
         node_selector=node_selector or None,
         namespace=namespace,
     )
+    lists = []
     if nodes:
         selection = {"labelSelector": node_selector} if node_selector else {}
-        for node in list_pages(client, "/api/v1/nodes", selection):
-            builder.add_node(node)
-        for pod in list_pages(client, "/api/v1/pods", {"fieldSelector": _BOUND_UNFINISHED_PODS}):
-            builder.add_pod(pod)
-        for report in list_pages(client, f"/apis/{API_VERSION}/resourcereports"):
-            builder.add_report(report)
+        lists += [
+            _List("/api/v1/nodes", selection, PAGE_SIZES["nodes"], builder.add_node),
+            _List(
+                "/api/v1/pods",
+                {"fieldSelector": _BOUND_UNFINISHED_PODS},
+                PAGE_SIZES["pods"],
+                builder.add_pod,
+            ),
+            _List(
+                f"/apis/{API_VERSION}/resourcereports",
+                {},
+                PAGE_SIZES["resourcereports"],
+                builder.add_report,
+            ),
+        ]
     if experts:
         scope = f"/namespaces/{namespace}" if namespace else ""
-        for rec in list_pages(client, f"/apis/{API_VERSION}{scope}/capacityrecommendations"):
-            builder.add_recommendation(rec)
+        lists.append(
+            _List(
+                f"/apis/{API_VERSION}{scope}/capacityrecommendations",
+                {},
+                PAGE_SIZES["capacityrecommendations"],
+                builder.add_recommendation,
+            )
+        )
+    _read_lists(client, lists)
     return builder.build()
