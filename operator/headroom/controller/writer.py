@@ -255,6 +255,20 @@ class RecommendationWriter:
             metrics.API_ERRORS.labels("post_event", str(error.status)).inc()
             log.warning("posting event %s failed: %s", event["reason"], error)
 
+    def _warn_about_report(self, node: str, reason: str, message: str, now: datetime) -> None:
+        """A Warning Event on the ResourceReport of ``node``."""
+        involved = {"apiVersion": API_VERSION, "kind": "ResourceReport", "name": node}
+        self._post(
+            build_event(
+                involved=involved,
+                reason=reason,
+                message=message,
+                now=now,
+                identity=self.identity,
+                kind="Warning",
+            )
+        )
+
     # --- stale reports --------------------------------------------------------------
 
     def flag_stale(self, stale: dict[str, str], now: datetime) -> None:
@@ -275,17 +289,7 @@ class RecommendationWriter:
                 metrics.API_ERRORS.labels("flag_stale", str(error.status)).inc()
                 log.warning("flagging report %s stale failed: %s", node, error)
                 continue
-            involved = {"apiVersion": API_VERSION, "kind": "ResourceReport", "name": node}
-            self._post(
-                build_event(
-                    involved=involved,
-                    reason="StaleReport",
-                    message=message,
-                    now=now,
-                    identity=self.identity,
-                    kind="Warning",
-                )
-            )
+            self._warn_about_report(node, "StaleReport", message, now)
             self.flagged_stale.add(node)
         self.flagged_stale &= set(stale)
 
@@ -297,16 +301,11 @@ class RecommendationWriter:
             problem = ignored[node]
             if self.flagged_malformed.get(node) == problem:
                 continue
-            involved = {"apiVersion": API_VERSION, "kind": "ResourceReport", "name": node}
-            self._post(
-                build_event(
-                    involved=involved,
-                    reason="MalformedReport",
-                    message=f"ignored (the last good figures stay in use): {problem}",
-                    now=now,
-                    identity=self.identity,
-                    kind="Warning",
-                )
+            self._warn_about_report(
+                node,
+                "MalformedReport",
+                f"ignored (the last good figures stay in use): {problem}",
+                now,
             )
             self.flagged_malformed[node] = problem
         for node in set(self.flagged_malformed) - set(ignored):
