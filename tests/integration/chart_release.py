@@ -9,7 +9,9 @@ the downward-API fields, maps the host mounts to this machine's paths, and runs
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -225,3 +227,24 @@ class ChartProcess:
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def forbidden_lines(self) -> list[str]:
+        """Log lines that tell of an API answer 403 / Forbidden (RBAC too narrow).
+
+        Looks at every field but the timestamp, and at 403 as a whole number, so a
+        line stamped ``...:15.403`` is not taken for a refusal.
+        """
+        found = []
+        for line in self.log_text().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                text = line
+            else:
+                text = " ".join(str(v) for k, v in record.items() if k != "time")
+            if _FORBIDDEN.search(text):
+                found.append(line)
+        return found
+
+
+_FORBIDDEN = re.compile(r"(?<![\d.])403(?!\d)|Forbidden")
