@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import pytest
 
+from headroom.controller.compute import compute_batch
 from headroom.controller.runtime import Runtime
 from headroom.controller.settings import ControllerSettings
 from headroom.controller.writer import RecommendationWriter
 from headroom.recommend.policy import SizingDefaults
-from tests.unit.controller_bodies import node, report
+from tests.unit.controller_bodies import MiB, node, report
 from tests.unit.test_controller_state import T0, populated
 from tests.unit.test_controller_writer import FakeApi
 
@@ -64,3 +65,34 @@ async def test_a_follower_computes_but_never_writes() -> None:
     await rt.run_batch()
     assert rt.batches == 1
     assert api.calls == []
+
+
+@pytest.mark.requirement("CT-004")
+async def test_a_new_leader_starts_from_the_stored_recommendations_not_its_own_start() -> None:
+    rt, api = runtime(leader=False)
+    rt.state.now = lambda: T0  # type: ignore[method-assign]
+    rt.state.upsert_report(report("n1", T0, {"p1": (0.2, 300 * MiB)}))
+    await rt.run_batch()  # a standby: computes, reads nothing stored, writes nothing
+    assert api.calls == []
+    result = compute_batch(rt.state, rt.defaults, T0)
+    expert, status = result.statuses[("team", "expert-a")]
+    # Meanwhile the leader of the time wrote this very recommendation.
+    other = RecommendationWriter(
+        api,  # type: ignore[arg-type]
+        identity="other",
+        persist_history_seconds=300,
+        material_change_percent=10,
+    )
+    assert other.write(expert, status, T0)
+    puts = api.count("PUT")
+    rt.elector.is_leader = True
+    rt.state.dirty = True
+    await rt.run_batch()
+    assert api.count("GET", "/apis/headroom.dev/v1alpha1/capacityrecommendations") == 1
+    assert api.count("PUT") == puts  # what is stored is what it would write: nothing sent
+    # Leading again after a spell as a standby reads the stored objects again.
+    rt.elector.is_leader = False
+    await rt.run_batch()
+    rt.elector.is_leader, rt.state.dirty = True, True
+    await rt.run_batch()
+    assert api.count("GET", "/apis/headroom.dev/v1alpha1/capacityrecommendations") == 2

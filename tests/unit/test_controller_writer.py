@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from headroom.api import CapacityRecommendationStatus
+from headroom.api.capacityrecommendation import ExcludedNode, NodeFit
 from headroom.controller.compute import compute_batch
 from headroom.controller.writer import RecommendationWriter
 from headroom.kube.client import ApiError
@@ -34,6 +35,9 @@ class FakeApi:
 
     def get(self, path: str) -> dict[str, Any]:
         self.calls.append(("GET", path))
+        if path == "/apis/headroom.dev/v1alpha1/capacityrecommendations":  # the cluster-wide list
+            items = [o for p, o in self.objects.items() if "/capacityrecommendations/" in p]
+            return copy.deepcopy({"items": items})
         if path not in self.objects:
             raise ApiError(404, "NotFound", path)
         return copy.deepcopy(self.objects[path])
@@ -183,3 +187,124 @@ def test_delete_tolerates_a_missing_object() -> None:
     api, writer, _ = setup()
     assert writer.delete(("team", "gone"))
     assert api.count("DELETE") == 1
+
+
+def _with_fit(status: CapacityRecommendationStatus, **changes: Any) -> CapacityRecommendationStatus:
+    assert status.fit is not None
+    return status.model_copy(update={"fit": status.fit.model_copy(update=changes)})
+
+
+def test_fit_totals_are_written_when_they_move_beyond_the_threshold_only() -> None:
+    api, writer, clock = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    n1, n2 = (NodeFit(node=n, replicas=10, limitedBy="cpu") for n in ("n1", "n2"))
+    status = _with_fit(status, additionalReplicas=100, fittingNodeCount=10, nodes=[n1])
+    assert writer.write(expert, status, T0)
+    puts = api.count("PUT")
+    # 100 -> 105 more replicas, another listed node: within 10 %, not written.
+    nudged = _with_fit(status, additionalReplicas=105, nodes=[n2, n1])
+    assert not writer.write(expert, nudged, T0)
+    assert not writer.write(expert, _with_fit(status, fittingNodeCount=11), T0)
+    assert api.count("PUT") == puts
+    # 100 -> 111: beyond 10 %, written, with the listed nodes as they are now.
+    assert writer.write(expert, _with_fit(nudged, additionalReplicas=111), T0)
+    stored = api.objects[
+        "/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a"
+    ]
+    assert stored["status"]["fit"]["additionalReplicas"] == 111
+    assert [n["node"] for n in stored["status"]["fit"]["nodes"]] == ["n2", "n1"]
+    # To zero, and back from zero, are always written, however small the numbers.
+    assert writer.write(expert, _with_fit(status, additionalReplicas=0, fittingNodeCount=0), T0)
+    assert writer.write(expert, _with_fit(status, additionalReplicas=1, fittingNodeCount=1), T0)
+    # A node left out of fit (stale, cordoned) is written at once.
+    left_out = _with_fit(
+        status,
+        additionalReplicas=1,
+        fittingNodeCount=1,
+        excludedNodeCount=1,
+        excludedNodes=[ExcludedNode(node="n9", reason="stale report")],
+    )
+    assert writer.write(expert, left_out, T0)
+    # Whatever moved a little is written with the history, when due.
+    assert not writer.write(expert, _with_fit(left_out, nodes=[]), T0)
+    clock.now += 300
+    assert writer.write(expert, left_out, T0)
+
+
+def _stored_object(api: FakeApi) -> dict[str, Any]:
+    return copy.deepcopy(
+        api.objects["/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a"]
+    )
+
+
+def _restarted(api: FakeApi) -> tuple[RecommendationWriter, Clock]:
+    clock = Clock()
+    clock.now = 1000.0
+    writer = RecommendationWriter(
+        api,  # type: ignore[arg-type]
+        identity="me",
+        persist_history_seconds=300,
+        material_change_percent=10,
+        clock=clock,
+    )
+    return writer, clock
+
+
+def test_after_a_restart_an_unchanged_stored_recommendation_is_not_written_again() -> None:
+    api, writer, _ = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    writer.write(expert, status, T0)
+    stored = _stored_object(api)
+    stored["metadata"]["managedFields"] = [
+        {
+            "manager": "headroom",
+            "operation": "Update",
+            "subresource": "status",
+            "time": (T0 - timedelta(seconds=60)).isoformat(),
+        },
+    ]
+    restarted, clock = _restarted(api)
+    assert restarted.remember(stored, T0)
+    calls = len(api.calls)
+    assert not restarted.write(expert, status, T0)  # the same recommendation: nothing sent
+    assert len(api.calls) == calls
+    clock.now += 239
+    assert not restarted.write(expert, status, T0)
+    clock.now += 1  # 60 s before the restart + 240 s after: the history is due
+    assert restarted.write(expert, status, T0)
+    # Written straight away with the stored resourceVersion: no GET first.
+    assert api.calls[calls:] == [
+        (
+            "PUT",
+            "/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a/status",
+        )
+    ]
+
+
+def test_after_a_restart_a_changed_or_unreadable_recommendation_is_written() -> None:
+    api, writer, _ = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    writer.write(expert, status, T0)
+    stored = _stored_object(api)
+    restarted, _ = _restarted(api)
+    assert restarted.remember(stored, T0)
+    expert, changed = batch({"p1": (0.2, 600 * MiB)}, replicas=5)
+    assert restarted.write(expert, changed, T0)
+    assert api.count("POST", "/events") == 1  # current changed, advice did not: no new Event
+
+    broken = _stored_object(api)
+    broken["status"]["recommended"]["replicas"] = "many"
+    restarted, _ = _restarted(api)
+    assert not restarted.remember(broken, T0)
+    assert restarted.write(expert, changed, T0)
+
+
+def test_a_stored_recommendation_without_a_write_time_is_due_at_once() -> None:
+    api, writer, _ = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+    writer.write(expert, status, T0)
+    stored = _stored_object(api)
+    stored["status"].pop("history", None)
+    restarted, _ = _restarted(api)
+    assert restarted.remember(stored, T0)
+    assert restarted.write(expert, status, T0)

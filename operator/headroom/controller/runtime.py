@@ -41,6 +41,7 @@ from headroom.controller.settings import ControllerSettings
 from headroom.controller.state import ClusterState, ExpertInfo, ExpertKey
 from headroom.controller.watch import ListWatch
 from headroom.controller.writer import RecommendationWriter
+from headroom.kube.client import ApiError
 from headroom.kube.config import load_config
 from headroom.recommend.policy import SizingDefaults
 
@@ -73,6 +74,8 @@ class Runtime:
     known_stale: set[str] = field(default_factory=set)
     watches: list[ListWatch] = field(default_factory=list)
     frozen: bool = False
+    adopted: bool = False
+    """Whether the writer started from the stored recommendations since this replica leads."""
     ignored_reports: dict[str, str] = field(default_factory=dict)
     """Reports ignored as malformed (node → why), until that node sends a good one (CT-006)."""
 
@@ -84,6 +87,20 @@ class Runtime:
         restored = len(self.state.histories)
         log.info("restored the usage history of %d experts", restored)
         return restored
+
+    def adopt_stored(self) -> int:
+        """On becoming leader: start the writer from the recommendations as stored now.
+
+        Read at the moment of leading, not at start: a standby's view would be as
+        old as its start, and another leader has written since. Only what differs
+        from the stored object (or whose history is due) is then written.
+        """
+        answer = self.writer.client.get(f"/apis/{API_VERSION}/capacityrecommendations")
+        now = self.state.now()
+        self.writer.written.clear()
+        adopted = sum(self.writer.remember(item, now) for item in answer.get("items", []))
+        log.info("leading: %d stored recommendations kept until they change", adopted)
+        return adopted
 
     async def lease_loop(self) -> None:
         """Acquire, then renew the Lease every third of its duration."""
@@ -226,6 +243,8 @@ class Runtime:
     async def run_batch(self) -> None:
         """Recompute if anything changed (or history is due); write if leading."""
         state = self.state
+        if not self.elector.is_leader:
+            self.adopted = False  # leading again later starts from what is stored then
         if not (state.dirty or state.gone or self._persist_due() or self._stale_due()):
             return
         state.dirty = False
@@ -256,6 +275,13 @@ class Runtime:
             return
         if self.watches and not self.listed():
             return  # still listing: requests per node and usage are not complete yet
+        if not self.adopted:
+            try:
+                await asyncio.to_thread(self.adopt_stored)
+            except ApiError as error:  # then every recommendation is written, as on a first start
+                log.warning("cannot read the stored recommendations: %s", error)
+                self.writer.written.clear()
+            self.adopted = True
         gone = sorted(key for key in state.gone if key not in state.experts)
         await asyncio.to_thread(self._write, result, now, gone)
         finished = time.monotonic()

@@ -31,7 +31,10 @@ class ControllerSettings(BaseSettings):
         default=3, ge=1, description="a report is stale after this many missed heartbeats"
     )
     material_change_percent: float = Field(
-        default=10.0, ge=0, description="a request change beyond this raises an Event"
+        default=10.0,
+        ge=0,
+        description="a request change beyond this raises an Event; fit totals moving"
+        " beyond it are rewritten",
     )
     target_utilization_percent: float = Field(default=70.0, gt=0, le=100)
     cpu_margin_percent: float = Field(default=15.0, ge=0, le=1000)

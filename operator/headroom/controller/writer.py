@@ -1,12 +1,18 @@
 """Apply the batch's results to the API server: write only what changed (CT).
 
-A recommendation is written when its significant part (policy, current and
-recommended sizing, fit, conditions; not the reason texts, which quote growing
-sample counts) changed, or when the persisted history is
-older than ``persist_history_seconds`` — evidence and history alone change
-with every report and would otherwise turn every batch into a write per
-expert. Material changes raise an Event on the Deployment; a report going
-stale raises an Event on the report and sets its ``Stale`` condition.
+A recommendation is written when its significant part changed — policy,
+current and recommended sizing (not the reason texts, which quote growing
+sample counts), conditions, the nodes left out of fit — or when its fit
+totals (``additionalReplicas``, ``fittingNodeCount``) moved by more than
+``material_change_percent`` (or to or from zero), or when the persisted
+history is older than ``persist_history_seconds``. Evidence, history and the
+exact fit move with every report and would otherwise turn every batch into a
+write per expert: the listed fitting nodes and their counts are therefore up
+to ``persist_history_seconds`` old, and the totals within that percentage of
+the truth. After a restart the writer starts from the recommendations as
+stored (:meth:`RecommendationWriter.remember`), so an unchanged one is not
+written again. Material changes raise an Event on the Deployment; a report
+going stale raises an Event on the report and sets its ``Stale`` condition.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from headroom.api import API_VERSION, CapacityRecommendationStatus, Condition
+from headroom.api.capacityrecommendation import Fit
+from headroom.api.common import ApiModel
 from headroom.controller import metrics
 from headroom.controller.events import build_event, event_path
 from headroom.controller.state import ExpertInfo, ExpertKey
@@ -46,17 +54,39 @@ def _object(expert: ExpertInfo, metadata: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_REASONS = {"replicasReason", "cpuReason", "memoryReason"}
+_FIT_EXCLUSIONS = {"excludedNodes", "excludedNodeCount"}
+
+
+def _dump(model: ApiModel | None, **options: Any) -> Any:
+    return None if model is None else model.model_dump(mode="json", exclude_none=True, **options)
+
+
 def _signature(status: CapacityRecommendationStatus) -> str:
-    wire = status.to_wire()
-    for volatile in ("history", "evidence", "observedGeneration"):
-        wire.pop(volatile, None)
-    for condition in wire.get("conditions", []):
-        condition.pop("lastTransitionTime", None)
-    # Reasons quote sample counts, which grow with every report: they are refreshed
-    # with the next real change or history write, not on their own.
-    for field in ("replicasReason", "cpuReason", "memoryReason"):
-        wire.get("recommended", {}).pop(field, None)
-    return json.dumps(wire, sort_keys=True)
+    """The part of a status whose every change is written.
+
+    Left out: history and evidence (they grow with every report), the reason
+    texts (they quote sample counts; refreshed with the next real change or
+    history write), transition times, and the fit apart from its exclusions
+    (see :func:`_fit_moved`).
+    """
+    parts = (
+        _dump(status.policy),
+        _dump(status.current),
+        _dump(status.recommended, exclude=_REASONS),
+        _dump(status.fit, include=_FIT_EXCLUSIONS),
+        [_dump(c, exclude={"lastTransitionTime"}) for c in status.conditions],
+    )
+    return json.dumps(parts, sort_keys=True)
+
+
+def _fit_moved(old: Fit | None, new: Fit | None, percent: float) -> bool:
+    """Whether the fit totals moved enough to be written (hysteresis, see the module)."""
+    if old is None or new is None:
+        return old is not new
+    return _moved(old.additionalReplicas, new.additionalReplicas, percent) or _moved(
+        old.fittingNodeCount, new.fittingNodeCount, percent
+    )
 
 
 def _moved(old: float | None, new: float | None, percent: float) -> bool:
@@ -65,6 +95,21 @@ def _moved(old: float | None, new: float | None, percent: float) -> bool:
     if old == 0:
         return new != 0
     return abs(new - old) / old * 100 > percent
+
+
+def _status_written_at(meta: Mapping[str, Any]) -> datetime | None:
+    """When the status subresource was last written, from the object's managedFields."""
+    times = [
+        entry.get("time")
+        for entry in meta.get("managedFields") or []
+        if entry.get("subresource") == "status" and entry.get("time")
+    ]
+    if not times:
+        return None
+    try:
+        return max(datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in times)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -105,7 +150,42 @@ class RecommendationWriter:
             return True
         if last.signature != _signature(status):
             return True
+        if _fit_moved(last.status.fit, status.fit, self.material_change_percent):
+            return True
         return self.clock() - last.at >= self.persist_history_seconds
+
+    def remember(self, body: Mapping[str, Any], now: datetime) -> bool:
+        """Start from a stored recommendation (after a restart); False when it has no usable status.
+
+        Its age is that of its last status write (``managedFields``; else the
+        history's last sample), so history persisted just before a restart is
+        not written again at once and history due is written at once.
+        """
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+        try:
+            status = CapacityRecommendationStatus.model_validate(body.get("status") or {})
+        except ValueError as error:
+            log.warning("%s/%s: stored status unreadable, rewritten: %s", *key, error)
+            return False
+        if status.recommended is None:
+            return False
+        written_at = _status_written_at(meta) or (
+            status.history.lastSampleAt if status.history else None
+        )
+        age = (
+            self.persist_history_seconds
+            if written_at is None
+            else max(0.0, (now - written_at).total_seconds())
+        )
+        version = meta.get("resourceVersion")
+        self.written[key] = _Written(
+            _signature(status),
+            self.clock() - age,
+            status,
+            None if version is None else str(version),
+        )
+        return True
 
     def write(
         self, expert: ExpertInfo, status: CapacityRecommendationStatus, now: datetime
