@@ -10,9 +10,12 @@ control plane (``tests/controlplane``, no kube-controller-manager) to:
 * ``--experts`` (1,000) CapacityRecommendations with current, recommended
   and fit (20 listed nodes), as the controller writes them.
 
-Then it runs ``headroom report -o json`` and ``headroom report --html FILE``
-as real processes, ``--repeat`` times each, and prints the wall time (best
-and median) and the peak RSS (``ru_maxrss`` of the child). Figures, not a
+Then it runs ``headroom report -o json`` (Pods read as protobuf, the
+default), the same with ``--pods-encoding json`` (alternating with it, round
+by round) and ``headroom report --html FILE`` as real processes, ``--repeat``
+times each, and prints the wall time (best and median), the kube-apiserver's
+and etcd's CPU during the run (``/proc/<pid>/stat``), the peak RSS
+(``ru_maxrss`` of the child) and the JSON ÷ protobuf ratios. Figures, not a
 timed test.
 
 ``--hold SECONDS`` keeps the last cluster up afterwards (its KUBECONFIG
@@ -31,15 +34,17 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks._proc import format_table
+from benchmarks._proc import format_table, read_cpu_seconds
 from benchmarks.scale import (
     EXPERT_NAMESPACES,
     Agents,
     Pool,
     World,
+    component_pids,
     control_plane,
     create_nodes,
     ensure_namespaces,
@@ -132,14 +137,47 @@ def run_report(kubeconfig: Path, *args: str) -> tuple[float, int, int]:
     return elapsed, usage.ru_maxrss * 1024, size
 
 
-def measure(kubeconfig: Path, repeat: int, html: Path) -> dict[str, tuple[float, float, int, int]]:
-    """Best and median seconds, peak RSS and output size of ``-o json`` and ``--html``."""
-    results = {}
-    for label, args in (("-o json", ("-o", "json")), ("--html", ("--html", str(html)))):
-        runs = [run_report(kubeconfig, *args) for _ in range(repeat)]
-        seconds = [r[0] for r in runs]
-        size = runs[-1][2] if label == "-o json" else html.stat().st_size
-        results[label] = (min(seconds), statistics.median(seconds), max(r[1] for r in runs), size)
+@dataclass
+class Runs:
+    """The runs of one command: seconds, peak RSS, output size, API server and etcd CPU."""
+
+    seconds: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)
+    size: int = 0
+    apiserver_cpu: list[float] = field(default_factory=list)
+    etcd_cpu: list[float] = field(default_factory=list)
+
+
+COMMANDS = {
+    "-o json": ("-o", "json"),
+    "-o json, Pods as JSON": ("-o", "json", "--pods-encoding", "json"),
+}
+"""Timed in turn, alternating, so a noisy machine weighs on both alike (Pods as protobuf is
+the default; the JSON path is the comparison)."""
+
+
+def measure(kubeconfig: Path, repeat: int, html: Path, pids: tuple[int, int]) -> dict[str, Runs]:
+    """Each command ``repeat`` times (the two ``-o json`` interleaved), then ``--html``."""
+    results = {label: Runs() for label in (*COMMANDS, "--html")}
+
+    def timed(label: str, args: tuple[str, ...]) -> None:
+        before = [read_cpu_seconds(pid)[0] for pid in pids]
+        seconds, rss, size = run_report(kubeconfig, *args)
+        after = [read_cpu_seconds(pid)[0] for pid in pids]
+        runs = results[label]
+        runs.seconds.append(seconds)
+        runs.rss.append(rss)
+        runs.size = size
+        runs.apiserver_cpu.append(after[0] - before[0])
+        runs.etcd_cpu.append(after[1] - before[1])
+
+    for round_ in range(repeat):
+        labels = list(COMMANDS) if round_ % 2 == 0 else list(reversed(COMMANDS))
+        for label in labels:
+            timed(label, COMMANDS[label])
+    for _ in range(repeat):
+        timed("--html", ("--html", str(html)))
+    results["--html"].size = html.stat().st_size
     return results
 
 
@@ -160,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         "--hold", type=float, default=0.0, help="keep the last cluster up this long, seconds"
     )
     args = parser.parse_args(argv)
-    rows = []
+    rows: list[list[str]] = []
+    ratios: list[list[str]] = []
     with ExitStack() as stack:
         plane = stack.enter_context(control_plane())
         pool = Pool(plane, args.threads, "bench-setup")
@@ -180,22 +219,50 @@ def main(argv: list[str] | None = None) -> int:
                 create_recommendations(pool, world, 0, args.experts)
             if args.repeat < 1:
                 continue
-            for label, (best, median, rss, size) in measure(
-                plane.kubeconfig, args.repeat, html
-            ).items():
+            results = measure(plane.kubeconfig, args.repeat, html, component_pids(plane))
+            cluster = f"{scale:,} nodes, {world.pod_objects:,} pods, {args.experts:,} experts"
+            for label, runs in results.items():
                 rows.append(
                     [
-                        f"{scale:,} nodes, {world.pod_objects:,} pods, {args.experts:,} experts",
+                        cluster,
                         label,
-                        f"{best:.2f}",
-                        f"{median:.2f}",
-                        f"{rss / 2**20:.0f}",
-                        f"{size / 2**20:.1f}",
+                        f"{min(runs.seconds):.2f}",
+                        f"{statistics.median(runs.seconds):.2f}",
+                        f"{statistics.median(runs.apiserver_cpu):.2f}",
+                        f"{statistics.median(runs.etcd_cpu):.2f}",
+                        f"{max(runs.rss) / 2**20:.0f}",
+                        f"{runs.size / 2**20:.1f}",
                     ]
                 )
+            fast, slow = results["-o json"], results["-o json, Pods as JSON"]
+            ratios.append(
+                [
+                    cluster,
+                    f"{statistics.median(slow.seconds) / statistics.median(fast.seconds):.2f}",
+                    f"{statistics.median(slow.apiserver_cpu) / statistics.median(fast.apiserver_cpu):.2f}",
+                    f"{max(slow.rss) / max(fast.rss):.2f}",
+                ]
+            )
             print(
                 format_table(
-                    ["cluster", "command", "best s", "median s", "peak RSS MB", "output MB"], rows
+                    [
+                        "cluster",
+                        "command",
+                        "best s",
+                        "median s",
+                        "apiserver CPU s",
+                        "etcd CPU s",
+                        "peak RSS MB",
+                        "output MB",
+                    ],
+                    rows,
+                ),
+                flush=True,
+            )
+            print(
+                format_table(
+                    ["cluster", "Pods JSON ÷ protobuf: median s", "apiserver CPU", "peak RSS"],
+                    ratios,
                 ),
                 flush=True,
             )

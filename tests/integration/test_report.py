@@ -34,6 +34,10 @@ import yaml
 
 from headroom.agent.reports import report_path
 from headroom.controller.writer import recommendation_path
+from headroom.kube.client import KubeClient
+from headroom.kube.config import load_config
+from headroom.report.fetch import list_pages
+from headroom.report.pods_protobuf import decode_pod_page
 from tests.controlplane.cluster import ControlPlane
 from tests.integration.browser import dump_dom, parse_dom, screenshot
 from tests.integration.cluster_sim import GiB, MiB, SimulatedAgent, create_expert, ensure_namespace
@@ -293,6 +297,44 @@ def test_report_json_yaml_and_table(control_plane: ControlPlane, sim: dict[str, 
 
     experts_only = json.loads(headroom(cp, "experts", "-n", ns, "-o", "json").stdout)
     assert experts_only["nodes"] == [] and len(experts_only["experts"]) == 2
+
+
+@pytest.mark.requirement("FR-007")
+def test_pods_as_protobuf_and_as_json_give_the_same_report(
+    control_plane: ControlPlane, sim: dict[str, Any]
+) -> None:
+    """The default reads Pods as protobuf; ``--pods-encoding json`` must agree figure for figure."""
+    cp, sel, ns = control_plane, sim["selector"], sim["ns"]
+    read = {
+        encoding: json.loads(
+            headroom(cp, "-l", sel, "-n", ns, "-o", "json", "--pods-encoding", encoding).stdout
+        )
+        for encoding in ("json", "protobuf")
+    }
+    for data in read.values():
+        check_json(data, sim)
+        for node in data["nodes"]:
+            del node["reportAgeSeconds"], node["notes"]  # the clock moved between the runs
+        del data["readAt"]
+    assert read["protobuf"] == read["json"]
+
+    # The real server answers protobuf to the Pods list (not a silent JSON fallback).
+    config = load_config(cp.kubeconfig)
+    decoded: list[int] = []
+
+    def decode(body: bytes) -> tuple[list[dict[str, Any]], str]:
+        items, token = decode_pod_page(body)
+        decoded.append(len(items))
+        return items, token
+
+    params = {"fieldSelector": f"metadata.namespace={ns}"}
+    pods = [
+        pod
+        for page in list_pages(KubeClient(config), "/api/v1/pods", params, decode_protobuf=decode)
+        for pod in page
+    ]
+    assert decoded and sum(decoded) == len(pods) >= 5  # 3 expert replicas, finished, unbound
+    assert {"finished", "unbound"} <= {pod["metadata"]["name"] for pod in pods}
 
 
 @pytest.mark.requirement("FR-007")

@@ -31,11 +31,11 @@ class ScriptedClient(KubeClient):
 
     def _send(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, str, bytes, str | None]:
+    ) -> tuple[int, str, bytes, str | None, str]:
         self.sent_at.append(self.now)
         status, retry_after = self.answers.pop(0)
         body = {"reason": "TooManyRequests" if status == 429 else "OK", "message": "m"}
-        return status, "", json.dumps(body).encode(), retry_after
+        return status, "", json.dumps(body).encode(), retry_after, "application/json"
 
 
 @pytest.mark.requirement("AG-002", "CT-006")

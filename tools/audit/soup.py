@@ -23,6 +23,7 @@ PURPOSES: dict[str, tuple[str, str]] = {
     "kopf": ("controller", "operator framework: handlers, life cycle, Events"),
     "numpy": ("controller", "vectorised fit of replicas over all nodes"),
     "prometheus-client": ("both", "Prometheus metrics of agent and controller"),
+    "protobuf": ("cli", "decodes the Pods `headroom report` asks for as protobuf (upb parser)"),
     "psutil": ("agent", "node CPU, memory and disk figures from the host's procfs"),
     "pydantic": ("both", "API models, validation, CRD generation (the agent: only `--once`)"),
     "pydantic-settings": ("controller", "controller settings from the environment"),

@@ -132,17 +132,42 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         """Send one request; raise :class:`ApiError` for an error status."""
-        headers = {"Accept": "application/json", "User-Agent": self._user_agent}
+        payload = None
+        extra = {}
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            extra["Content-Type"] = content_type
+        _, raw = self._exchange(method, path, payload, "application/json", extra)
+        data: dict[str, Any] = {}
+        if raw:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = {"message": raw[:200].decode(errors="replace")}
+        return data
+
+    def get_encoded(self, path: str, accept: str) -> tuple[str, bytes]:
+        """GET with ``accept`` as the Accept header: (the answer's content type, its bytes).
+
+        For encodings other than JSON (``application/vnd.kubernetes.protobuf``
+        for built-in kinds); the server may still answer JSON (custom
+        resources, aggregated APIs), so the content type decides how to read it.
+        """
+        return self._exchange("GET", path, None, accept, {})
+
+    def _exchange(
+        self, method: str, path: str, payload: bytes | None, accept: str, extra: dict[str, str]
+    ) -> tuple[str, bytes]:
+        """One request, sent again on 429 (see the module); the answer's content type and body."""
+        headers = {"Accept": accept, "User-Agent": self._user_agent, **extra}
         token = self.config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        payload = None
-        if body is not None:
-            payload = json.dumps(body, separators=(",", ":")).encode()
-            headers["Content-Type"] = content_type
         for attempt in range(self.throttle_retries + 1):
             with self._lock:
-                status, reason, raw, retry_after = self._send(method, path, payload, headers)
+                status, reason, raw, retry_after, answered = self._send(
+                    method, path, payload, headers
+                )
             if status != 429:
                 break
             self.throttled += 1
@@ -150,24 +175,19 @@ class KubeClient:
             if attempt == self.throttle_retries:
                 break
             self._sleep(pause)
-        data: dict[str, Any] = {}
-        if raw:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = {"message": raw[:200].decode(errors="replace")}
         if status >= 400:
+            error_reason, message = _error_text(raw, answered, reason)
             raise ApiError(
                 status,
-                str(data.get("reason", reason)),
-                str(data.get("message")),
+                error_reason,
+                message,
                 retry_after=retry_after_seconds(retry_after) if status == 429 else None,
             )
-        return data
+        return answered, raw
 
     def _send(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
-    ) -> tuple[int, str, bytes, str | None]:
+    ) -> tuple[int, str, bytes, str | None, str]:
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPSConnection(
@@ -176,7 +196,13 @@ class KubeClient:
             self._conn.request(method, self._prefix + path, body=payload, headers=headers)
             response = self._conn.getresponse()
             body = response.read()
-            return response.status, response.reason, body, response.getheader("Retry-After")
+            return (
+                response.status,
+                response.reason,
+                body,
+                response.getheader("Retry-After"),
+                response.getheader("Content-Type") or "",
+            )
         except (OSError, http.client.HTTPException) as error:
             self.close()
             raise ApiUnavailable(f"{method} {path}: {error!r}") from error
@@ -200,3 +226,72 @@ class KubeClient:
     def delete(self, path: str) -> dict[str, Any]:
         """DELETE one object."""
         return self.request("DELETE", path)
+
+
+def _error_text(raw: bytes, content_type: str, reason: str) -> tuple[str, str]:
+    """An error answer's (reason, message): from its Status, JSON or protobuf, else its text."""
+    if content_type.startswith("application/vnd.kubernetes.protobuf"):
+        found = _protobuf_status(raw)
+        if found is not None:
+            return found[0] or reason, found[1]
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = {"message": raw[:200].decode(errors="replace")}
+    if not isinstance(data, dict):
+        data = {}
+    return str(data.get("reason", reason)), str(data.get("message"))
+
+
+def _protobuf_status(raw: bytes) -> tuple[str, str] | None:
+    """(reason, message) of a protobuf ``metav1.Status``, or None if ``raw`` is not one.
+
+    The envelope is ``k8s\x00`` then ``runtime.Unknown`` (raw = field 2); in
+    ``Status``, message is field 3 and reason field 4. Read by hand: the
+    agent shares this client and must not load a protobuf library.
+    """
+    if not raw.startswith(b"k8s\x00"):
+        return None
+    try:
+        status = _fields(raw[4:]).get(2)
+        if not isinstance(status, bytes):
+            return None
+        fields = _fields(status)
+    except (IndexError, ValueError):
+        return None
+    message, reason = fields.get(3, b""), fields.get(4, b"")
+    if not isinstance(message, bytes) or not isinstance(reason, bytes):
+        return None
+    return reason.decode(errors="replace"), message.decode(errors="replace")
+
+
+def _fields(buffer: bytes) -> dict[int, bytes | int]:
+    """The top-level fields of a protobuf message (the last of a repeated one)."""
+    found: dict[int, bytes | int] = {}
+    at = 0
+    while at < len(buffer):
+        key, at = _varint(buffer, at)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            found[number], at = _varint(buffer, at)
+        elif wire == 2:
+            length, at = _varint(buffer, at)
+            if at + length > len(buffer):
+                raise ValueError("truncated field")
+            found[number], at = buffer[at : at + length], at + length
+        elif wire in (1, 5):
+            at += 8 if wire == 1 else 4
+        else:
+            raise ValueError(f"wire type {wire}")
+    return found
+
+
+def _varint(buffer: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = buffer[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7

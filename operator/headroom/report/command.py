@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write one self-contained HTML page (charts, sortable tables) to FILE",
     )
+    parser.add_argument(
+        "--pods-encoding",
+        choices=["protobuf", "json"],
+        default="protobuf",
+        help="how Pods are asked of the API server: protobuf (default, the cheaper) or json",
+    )
     parser.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG, ~/.kube/config")
     parser.add_argument("--context", help="kubeconfig context (default: the current one)")
 
@@ -70,6 +76,7 @@ def run_report(args: argparse.Namespace) -> int:
             experts=args.what in ("all", "experts"),
             namespace=args.namespace,
             node_selector=args.node_selector,
+            pods_as_protobuf=args.pods_encoding == "protobuf",
         )
         client.close()
     except (ConfigError, ApiError, ValueError, OSError) as error:

@@ -1,5 +1,10 @@
 """Read the cluster for ``headroom report``: paged LISTs straight into a :class:`ReportBuilder`.
 
+Pods are asked for as protobuf (:mod:`headroom.report.pods_protobuf`): the
+API server spends less CPU encoding them and the client far less decoding
+them than JSON. The answer's content type decides how a page is read, so a
+server that answers JSON is still read.
+
 Every list follows ``continue`` tokens with pages of about 4 MB (see
 :data:`PAGE_SIZES`); each page is folded into the builder and dropped, so
 150,000 Pods never sit in memory at once. Pods are filtered on the server to
@@ -15,6 +20,7 @@ most of the cost, and fewer, larger pages cost it less.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +32,7 @@ from urllib.parse import urlencode
 from headroom.api import API_VERSION
 from headroom.kube.client import ApiError, KubeClient
 from headroom.report.build import ReportBuilder
+from headroom.report.pods_protobuf import PROTOBUF, decode_pod_page
 from headroom.report.view import ClusterReport
 
 __all__ = ["PAGES_AHEAD", "PAGE_SIZE", "PAGE_SIZES", "list_pages", "read_cluster"]
@@ -51,25 +58,45 @@ def list_pages(
     params: Mapping[str, str] | None = None,
     *,
     page_size: int = PAGE_SIZE,
+    decode_protobuf: Callable[[bytes], tuple[list[dict[str, Any]], str]] | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Every object of a collection, one page (a list of at most ``page_size``) at a time."""
+    """Every object of a collection, one page (a list of at most ``page_size``) at a time.
+
+    With ``decode_protobuf``, pages are asked for as protobuf (JSON accepted
+    too) and a protobuf page is read by it: (its objects, the continue token).
+    """
     token = ""
     while True:
         query = {**(params or {}), "limit": str(page_size)}
         if token:
             query["continue"] = token
         try:
-            page = client.get(f"{path}?{urlencode(query)}")
+            items, token = _page(client, f"{path}?{urlencode(query)}", decode_protobuf)
         except ApiError as error:
             if error.status == 410:
                 raise ApiError(
                     410, "Expired", f"the list of {path} took too long and expired; run again"
                 ) from error
             raise
-        yield page.get("items") or []
-        token = (page.get("metadata") or {}).get("continue") or ""
+        yield items
         if not token:
             return
+
+
+def _page(
+    client: KubeClient,
+    url: str,
+    decode_protobuf: Callable[[bytes], tuple[list[dict[str, Any]], str]] | None,
+) -> tuple[list[dict[str, Any]], str]:
+    """One page of a list: (its objects, the continue token or "")."""
+    if decode_protobuf is None:
+        page = client.get(url)
+    else:
+        content_type, body = client.get_encoded(url, f"{PROTOBUF}, application/json")
+        if content_type.startswith(PROTOBUF):
+            return decode_protobuf(body)
+        page = json.loads(body)
+    return page.get("items") or [], (page.get("metadata") or {}).get("continue") or ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +105,7 @@ class _List:
     params: Mapping[str, str]
     page_size: int
     fold: Callable[[dict[str, Any]], None]
+    decode_protobuf: Callable[[bytes], tuple[list[dict[str, Any]], str]] | None = None
 
 
 _DONE = object()
@@ -88,7 +116,13 @@ def _fetch_into(
 ) -> None:
     """One list's pages onto ``pages``, then :data:`_DONE` (or the error that ended it)."""
     try:
-        for page in list_pages(client, wanted.path, wanted.params, page_size=wanted.page_size):
+        for page in list_pages(
+            client,
+            wanted.path,
+            wanted.params,
+            page_size=wanted.page_size,
+            decode_protobuf=wanted.decode_protobuf,
+        ):
             while not stop.is_set():
                 try:
                     pages.put(page, timeout=0.5)
@@ -142,9 +176,13 @@ def read_cluster(
     experts: bool = True,
     namespace: str | None = None,
     node_selector: str | None = None,
+    pods_as_protobuf: bool = True,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> ClusterReport:
-    """List Nodes, Pods and ResourceReports (``nodes``), CapacityRecommendations (``experts``)."""
+    """List Nodes, Pods and ResourceReports (``nodes``), CapacityRecommendations (``experts``).
+
+    ``pods_as_protobuf=False`` asks for the Pods as JSON (to compare; the figures are the same).
+    """
     builder = ReportBuilder(
         now=now(),
         listed_nodes_only=bool(node_selector),
@@ -161,6 +199,7 @@ def read_cluster(
                 {"fieldSelector": _BOUND_UNFINISHED_PODS},
                 PAGE_SIZES["pods"],
                 builder.add_pod,
+                decode_pod_page if pods_as_protobuf else None,
             ),
             _List(
                 f"/apis/{API_VERSION}/resourcereports",
