@@ -178,6 +178,8 @@ class RecommendationWriter:
             if written_at is None
             else max(0.0, (now - written_at).total_seconds())
         )
+        # Kept for comparisons, conditions and Events only: not the bulky history and evidence.
+        status.history = status.evidence = None
         version = meta.get("resourceVersion")
         self.written[key] = _Written(
             _signature(status),
