@@ -661,6 +661,10 @@ class Result:
     recompute_exact: bool = False
     recompute_cpu_mean_ms: float = math.nan
     recompute_cpu_p99_ms: float = math.nan
+    restart_leading_s: float = math.nan
+    restart_kept: float = math.nan
+    restart_writes: float = math.nan
+    restart_window_s: float = math.nan
     recompute_batches: float = 0.0
     latency: list[float] = field(default_factory=list)
     controller_latency_p50_s: float = math.nan
@@ -671,6 +675,7 @@ class Result:
     agent_rps: float = math.nan
     controller_rps: float = math.nan
     controller_writes_ps: float = math.nan
+    controller_status_ps: float = math.nan
     writes_per_node_heartbeat: float = math.nan
     apiserver_cores: float = math.nan
     etcd_cores: float = math.nan
@@ -804,6 +809,9 @@ def measure(
         result.agent_rps = agent_requests / window
         result.controller_rps = controller_requests / window
         result.controller_writes_ps = controller_writes / window
+        result.controller_status_ps = (
+            metrics_after.get(_STATUS_WRITES, 0) - metrics_before.get(_STATUS_WRITES, 0)
+        ) / window
         # Over all the time the agents have run: a short window cuts heartbeats in two.
         steady = agents.writes - agents.probe_writes - agents.started_writes
         elapsed = time.monotonic() - agents.started_at
@@ -814,6 +822,41 @@ def measure(
         if lag > 1.0:
             result.notes.append(f"agent schedule lagged: p99 {lag:.1f}s (the harness is saturated)")
         return result
+    finally:
+        controller.stop()
+
+
+_STATUS_WRITES = 'headroom_recommendations_written_total{operation="status"}'
+_LEADING_LINE = re.compile(r"leading: (\d+) stored recommendations kept")
+
+
+def measure_restart(
+    args: argparse.Namespace, plane: ControlPlane, world: World, result: Result, log: Path
+) -> None:
+    """A second controller after the first stopped (SIGTERM): what a warm restart writes.
+
+    It starts against the recommendations the first one stored; from the
+    moment it leads with a complete model (its log: ``leading: N stored
+    recommendations kept``) its status writes are counted for
+    ``--restart-window`` seconds, beside the steady rate of the window before.
+    """
+    started = time.monotonic()
+    controller = Controller(plane, log, args.log_level, args.controller_pythonpath)
+    try:
+
+        def leading() -> int | None:
+            if controller.proc.poll() is not None:
+                raise SystemExit(f"the restarted controller exited; see {log}")
+            found = _LEADING_LINE.search(log.read_text(errors="replace"))
+            return int(found.group(1)) if found else None
+
+        kept = wait_until(leading, timeout=args.startup_timeout, interval=0.5, what="leading")
+        result.restart_leading_s = time.monotonic() - started
+        result.restart_kept = float(kept or 0)
+        time.sleep(args.restart_window)
+        # Every status write of this process: none comes before it leads.
+        result.restart_writes = controller.metrics().get(_STATUS_WRITES, 0)
+        result.restart_window_s = args.restart_window
     finally:
         controller.stop()
 
@@ -888,6 +931,14 @@ def print_results(results: list[Result], args: argparse.Namespace) -> None:
         [f"{_fmt(r.recompute_cpu_mean_ms)} / {_fmt(r.recompute_cpu_p99_ms)}" for r in results],
     )
     row("batches in the window", [_fmt(r.recompute_batches, 0) for r in results])
+    row(
+        "restart: start → leading (s), stored kept / status writes in the first window",
+        [
+            f"{_fmt(r.restart_leading_s)}, {_fmt(r.restart_kept, 0)} / {_fmt(r.restart_writes, 0)}"
+            f" in {_fmt(r.restart_window_s, 0)} s (steady {_fmt(r.controller_status_ps * r.restart_window_s, 0)})"
+            for r in results
+        ],
+    )
     row(
         "report → recommendation p50 / p99 (s), probes",
         [
@@ -1019,6 +1070,8 @@ def run(args: argparse.Namespace) -> int:
             result = measure(
                 args, plane, pool, probe_pool, world, agents, log_dir / f"controller-{scale}.log"
             )
+            if args.restart_window:
+                measure_restart(args, plane, world, result, log_dir / f"restart-{scale}.log")
             results.append(result)
             print_results(results, args)
         agents.halt()
@@ -1068,6 +1121,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the controller's log level (DEBUG logs each batch's exact duration)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--restart-window",
+        type=float,
+        default=30.0,
+        help="after the steady window, restart the controller and count its status writes"
+        " this long after it leads (0: no restart)",
+    )
     parser.add_argument(
         "--controller-pythonpath",
         help="run the controller from another checkout's operator/ directory (before/after)",
