@@ -37,7 +37,12 @@ waits ``--settle`` seconds and measures for ``--measure`` seconds:
 * API requests per second from the agents and from the controller (the API
   server's ``apiserver_request_total`` by resource and verb; this harness's own
   probe requests subtracted), and agent writes per node per 60 s;
-* the API server's CPU (``/proc/<pid>/stat`` of kube-apiserver) and etcd's.
+* the API server's CPU (``/proc/<pid>/stat`` of kube-apiserver) and etcd's;
+* a warm restart (``--restart-window``, 30 s; 0 skips it): the controller is
+  stopped and a new one started against the recommendations it stored; the
+  time until it leads with a complete model, how many stored recommendations
+  it kept, and its status writes in the window after that, beside the steady
+  rate over the same time.
 
 Targets: recompute ≤ 250 ms, latency p99 ≤ 5 s, controller RSS ≤ 300 MB,
 ≤ 1 agent write per node per 60 s.
