@@ -718,7 +718,7 @@ def measure(
             except OSError:
                 return False
             fresh = metrics.get('headroom_reports{freshness="fresh"}', 0)
-            written = metrics.get('headroom_recommendations_written_total{operation="status"}', 0)
+            written = metrics.get(_STATUS_WRITES, 0)
             return fresh >= len(world.nodes) and written >= len(world.experts)
 
         wait_until(caught_up, timeout=args.startup_timeout, interval=1.0, what="recommendations")

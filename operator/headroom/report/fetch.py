@@ -49,6 +49,9 @@ for 150,000 Pods against 18 s at 500) but hold more in memory."""
 PAGES_AHEAD = 1
 """Pages of one list fetched but not yet folded (bounds memory)."""
 
+PageDecoder = Callable[[bytes], tuple[list[dict[str, Any]], str]]
+"""Reads one protobuf page: (its objects, the continue token or "")."""
+
 _BOUND_UNFINISHED_PODS = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
 
 
@@ -58,7 +61,7 @@ def list_pages(
     params: Mapping[str, str] | None = None,
     *,
     page_size: int = PAGE_SIZE,
-    decode_protobuf: Callable[[bytes], tuple[list[dict[str, Any]], str]] | None = None,
+    decode_protobuf: PageDecoder | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Every object of a collection, one page (a list of at most ``page_size``) at a time.
 
@@ -86,7 +89,7 @@ def list_pages(
 def _page(
     client: KubeClient,
     url: str,
-    decode_protobuf: Callable[[bytes], tuple[list[dict[str, Any]], str]] | None,
+    decode_protobuf: PageDecoder | None,
 ) -> tuple[list[dict[str, Any]], str]:
     """One page of a list: (its objects, the continue token or "")."""
     if decode_protobuf is None:
@@ -105,7 +108,7 @@ class _List:
     params: Mapping[str, str]
     page_size: int
     fold: Callable[[dict[str, Any]], None]
-    decode_protobuf: Callable[[bytes], tuple[list[dict[str, Any]], str]] | None = None
+    decode_protobuf: PageDecoder | None = None
 
 
 _DONE = object()
