@@ -93,6 +93,7 @@ def test_nested_objects_link_to_their_own_section() -> None:
             {"type": "string", "description": "as a Kubernetes quantity"},
             "Kubernetes quantity",
         ),
+        ("logicalCores", {"type": "integer"}, "cores (a count)"),
         ("replicas", {"type": "integer"}, ""),
     ],
 )

@@ -7,6 +7,7 @@ directory; the site is never written into the checkout.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,3 +80,13 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     result = build(config, tmp_path / "site")
     assert result.returncode != 0
     assert "no-such-page.md" in result.stdout + result.stderr
+
+
+def test_readme_links_point_at_files_that_exist() -> None:
+    """The README is not part of the site; its relative links are checked here."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [t for t in targets if "://" not in t]
+    assert "docs/operations.md" in local
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing

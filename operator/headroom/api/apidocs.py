@@ -55,6 +55,8 @@ class FieldRow:
 
 def unit_of(name: str, schema: dict[str, Any]) -> str:
     """The unit a field is in, from its name (and ``date-time`` strings)."""
+    if name.endswith("Cores") and schema.get("type") == "integer":
+        return "cores (a count)"
     for suffix, unit in _UNITS:
         if name.endswith(suffix):
             return unit
@@ -71,8 +73,9 @@ def _prose(text: str) -> str:
 
 
 def _cell(text: str) -> str:
-    """One line of a Markdown table cell."""
-    return " ".join(_prose(text).split()).replace("|", "\\|") or "–"
+    """One line of a Markdown table cell: the first paragraph of ``text``."""
+    first = _prose(text).split("\n\n")[0]
+    return " ".join(first.split()).replace("|", "\\|") or "–"
 
 
 def _type_of(schema: dict[str, Any]) -> str:
