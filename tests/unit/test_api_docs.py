@@ -81,6 +81,13 @@ def test_nested_objects_link_to_their_own_section() -> None:
     assert "capacityrecommendationstatusfitnodes" in links
 
 
+def test_a_map_field_says_what_it_maps_to() -> None:
+    from headroom.api.apidocs import _type_of
+
+    schema = {"type": "object", "additionalProperties": {"type": "integer"}}
+    assert _type_of(schema) == "map of string to integer"
+
+
 @pytest.mark.parametrize(
     ("name", "schema", "unit"),
     [

@@ -84,6 +84,9 @@ def _type_of(schema: dict[str, Any]) -> str:
         items = schema.get("items", {})
         inner = "objects" if "properties" in items else f"{_type_of(items)}s"
         return f"array of {inner}"
+    values = schema.get("additionalProperties")
+    if kind == "object" and isinstance(values, dict) and "properties" not in schema:
+        return f"map of string to {_type_of(values)}"
     if kind == "string" and schema.get("format") == "date-time":
         return "string (date-time)"
     if kind == "integer":
