@@ -1,4 +1,4 @@
-"""``headroom``: one command, three roles (agent, controller, report) and the CRD generator."""
+"""``headroom``: one command, three roles (agent, controller, report) and the generators (CRDs, API docs)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
         help="where to write (repeatable; default crds/ and charts/headroom/crds/)",
     )
     crds.add_argument("--check", action="store_true", help="exit 1 if the files differ")
+    docs = sub.add_parser("docs", help="generate documentation pages from the API models")
+    docs.add_argument("page", choices=["api"], help="api: the API reference (docs/api.md)")
+    docs.add_argument(
+        "--output", type=Path, help="where to write (default docs/api.md)", default=None
+    )
+    docs.add_argument("--check", action="store_true", help="exit 1 if the page differs")
     return parser
 
 
@@ -96,6 +102,22 @@ def _crds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from headroom.api.apidocs import API_DOCS_PATH, render_api_docs
+
+    path: Path = args.output or Path(API_DOCS_PATH)
+    text = render_api_docs()
+    if args.check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            print(f"stale: {path} (run `headroom docs api`)", file=sys.stderr)
+            return 1
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``headroom`` console script."""
     args = _parser().parse_args(argv)
@@ -109,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_controller(args)
     if args.command == "crds":
         return _crds(args)
+    if args.command == "docs":
+        return _docs(args)
     if args.command == "report":
         from headroom.report.command import run_report
 

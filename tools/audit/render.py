@@ -48,7 +48,7 @@ def traceability_markdown(matrix: Matrix, results_path: str) -> str:
         lines += ["", f"### {row.id} — {row.text}", ""]
         if row.figures:
             lines.append(
-                f"- figures: {', '.join(f'`{f}`' for f in row.figures)} (README, Performance)"
+                f"- figures: {', '.join(f'`{f}`' for f in row.figures)} (docs/performance.md)"
             )
         lines += [f"- {t.describe()}: `{t.test}`" for t in row.tests] or ["- **no test**"]
     return "\n".join(lines) + "\n"

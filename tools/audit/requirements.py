@@ -11,7 +11,7 @@ ID_PATTERN = re.compile(r"^[A-Z]{2}-\d{3}$")
 
 # Performance requirements are measured by the benchmarks, not asserted by a timed test
 # (a shared 2-core CI machine cannot time a millisecond honestly). Their tests check the
-# mechanisms; the matrix points at the scripts whose figures the README's table reports.
+# mechanisms; the matrix points at the scripts whose figures docs/performance.md reports.
 FIGURES: dict[str, tuple[str, ...]] = {
     "PR-001": ("benchmarks/agent_overhead.py",),
     "PR-002": ("benchmarks/agent_overhead.py",),
