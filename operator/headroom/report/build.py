@@ -181,6 +181,8 @@ class ReportBuilder:
                 fit=status.fit if status else None,
                 conditions=conditions,
                 message=message,
+                containers=status.containers if status else None,
+                podLevel=status.podLevel if status else None,
             )
         )
 
