@@ -30,7 +30,7 @@ KEY = ("team", "expert-a")
 
 
 def two_container_template(memory_limit: str | None = "1Gi") -> dict[str, Any]:
-    app: dict[str, Any] = {"requests": {"cpu": "500m", "memory": "1Gi"}}
+    app: dict[str, Any] = {"requests": {"cpu": "150m", "memory": "1Gi"}}
     if memory_limit:
         app["limits"] = {"memory": memory_limit, "cpu": "200m"}
     return {
