@@ -31,8 +31,8 @@ import yaml
 from headroom.controller.writer import recommendation_path
 from tests.controlplane.cluster import ApiError, ControlPlane, wait_until
 from tests.integration.cluster_sim import (
-    MiB,
     ControllerProcess,
+    MiB,
     SimulatedAgent,
     ensure_namespace,
 )
