@@ -14,6 +14,7 @@ import pytest
 
 from headroom.collection.cgroupfiles import OpenFiles
 from headroom.collection.cgroups import (
+    RESCAN_CYCLES,
     PodCgroupReader,
     container_id_from_cgroup_name,
     detect_cgroup_version,
@@ -319,16 +320,45 @@ def test_crio_pods_give_their_containers_and_skip_conmon(tmp_path: Path) -> None
     )
 
 
-def test_a_container_that_goes_leaves_its_pod_read(v2_systemd_copy: Path) -> None:
+def test_a_container_that_goes_leaves_its_pod_read_and_the_pod_is_listed_again(
+    v2_systemd_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reader = PodCgroupReader(str(v2_systemd_copy))
     reader.read()
     pod_dir = v2_systemd_copy / BURSTABLE_V2_SYSTEMD
     container = next(p for p in pod_dir.iterdir() if p.is_dir())
     shutil.rmtree(container)
+    # A removed cgroup's open file answers ENODEV (a plain file here would still read).
+    real_read = OpenFiles.read
 
+    def read(files: OpenFiles, path: str) -> bytes:
+        if path.startswith(str(container)):
+            raise OSError(errno.ENODEV, "No such device")
+        return real_read(files, path)
+
+    monkeypatch.setattr(OpenFiles, "read", read)
     pods, warnings = reader.read()
 
     assert warnings == ()
     burstable = next(p for p in pods if p.uid == BURSTABLE_UID)
     assert burstable.containers == ()
     assert burstable.memory_working_set_bytes == 157286400
+    # Listed again at once: a new container (the restarted one) is read on the next cycle.
+    _write_v2_cgroup(pod_dir / f"cri-containerd-{'7' * 64}.scope", 1_000_000, 10 << 20, 0)
+    pods, _ = reader.read()
+    burstable = next(p for p in pods if p.uid == BURSTABLE_UID)
+    assert burstable.containers == (ContainerCounters("7" * 12, 1.0, 10 << 20),)
+
+
+def test_a_new_container_is_seen_within_the_rescan_cycles(v2_systemd_copy: Path) -> None:
+    reader = PodCgroupReader(str(v2_systemd_copy))
+    reader.read()
+    pod_dir = v2_systemd_copy / BURSTABLE_V2_SYSTEMD
+    _write_v2_cgroup(pod_dir / f"cri-containerd-{'8' * 64}.scope", 2_000_000, 20 << 20, 0)
+
+    seen = []
+    for _ in range(RESCAN_CYCLES):
+        pods, _ = reader.read()
+        burstable = next(p for p in pods if p.uid == BURSTABLE_UID)
+        seen.append("8" * 12 in {c.id for c in burstable.containers})
+    assert seen[-1] and seen.count(True) >= 1

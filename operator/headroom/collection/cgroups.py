@@ -20,7 +20,10 @@ sandbox ("pause") container has a cgroup of its own too and is reported like
 the others: which ID is the sandbox is known only to the runtime and the
 Pod's status, so the controller keeps the IDs it finds in the Pod's
 ``containerStatuses`` and drops the rest (a few dozen bytes per pod in the
-report, against a CRI call or a heuristic on the agent). kind runs the kubelet with
+report, against a CRI call or a heuristic on the agent). A pod's container
+directories are listed again every ``RESCAN_CYCLES`` cycles, and at once
+when one of them has gone (ENODEV): a restarted container is read from the
+next cycle, a new sidecar within four. kind runs the kubelet with
 ``cgroupRoot: /kubelet``, which gives ``kubelet.slice/kubelet-kubepods.slice/...``;
 that is found too. CPU is the cumulative usage counter; memory is the working
 set, usage minus inactive file cache, floored at 0 — the kubelet's and
@@ -49,6 +52,7 @@ from headroom.collection.sample import ContainerCounters, PodCounters
 
 __all__ = [
     "CONTAINER_ID_CHARS",
+    "RESCAN_CYCLES",
     "CgroupDriver",
     "CgroupVersion",
     "KubepodsLayout",
@@ -194,8 +198,18 @@ class _CounterFiles:
         return cpu_seconds, max(current - inactive, 0)
 
 
-_Containers = dict[str, tuple[str, _CounterFiles] | None]
 _UNSEEN: Any = object()
+RESCAN_CYCLES = 4
+"""A pod's container directories are listed again every this many cycles (or at once
+when one of them is gone): containers change far less often than the agent reads."""
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A pod's container cgroups as last listed, and the cycle they were listed in."""
+
+    cycle: int
+    containers: tuple[tuple[str, _CounterFiles], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,48 +226,41 @@ class _PodFiles:
     def of(cls, uid: str, qos: QosClass, cpu_dir: str, memory_dir: str, v2: bool) -> _PodFiles:
         return cls(uid, qos, _CounterFiles.of(cpu_dir, memory_dir, v2), cpu_dir, memory_dir)
 
-    def read(self, files: OpenFiles, before: _Containers, now: _Containers) -> PodCounters:
-        """The pod's counters now; OSError when its cgroup went, ValueError on odd content.
-
-        ``before`` maps each container directory of the last cycle to its short
-        ID and files (None: not a container), ``now`` gets this cycle's; a
-        container that vanishes or reads oddly is left out of this cycle
-        (containers restart; the pod's figures stand).
-        """
-        cpu_seconds, working_set = self.counters.read(files)
-        found: list[ContainerCounters] = []
-        v2 = self.counters.v2
+    def list_containers(self, cycle: int) -> _Listing:
+        """The container cgroups below the pod's, sorted by short ID."""
+        found = []
         try:
-            entries = os.scandir(self.cpu_dir)
-        except FileNotFoundError:
-            entries = None
-        if entries is not None:
-            with entries:
+            with os.scandir(self.cpu_dir) as entries:
                 for entry in entries:
                     if not entry.is_dir(follow_symlinks=False):
                         continue
-                    path = entry.path
-                    known = before.get(path, _UNSEEN)
-                    if known is _UNSEEN:
-                        short = container_id_from_cgroup_name(entry.name)
-                        known = (
-                            None
-                            if short is None
-                            else (
-                                short,
-                                _CounterFiles.of(path, f"{self.memory_dir}/{entry.name}", v2),
-                            )
+                    short = container_id_from_cgroup_name(entry.name)
+                    if short is not None:
+                        files = _CounterFiles.of(
+                            entry.path, f"{self.memory_dir}/{entry.name}", self.counters.v2
                         )
-                    now[path] = known
-                    if known is None:
-                        continue
-                    short, counters = known
-                    try:
-                        container_cpu, container_memory = counters.read(files)
-                    except (OSError, ValueError):
-                        continue
-                    found.append(ContainerCounters(short, container_cpu, container_memory))
-        found.sort(key=lambda container: container.id)
+                        found.append((short, files))
+        except FileNotFoundError:
+            pass
+        found.sort(key=lambda container: container[0])
+        return _Listing(cycle, tuple(found))
+
+    def read(self, files: OpenFiles, listing: _Listing) -> PodCounters:
+        """The pod's counters now; OSError when its cgroup went, ValueError on odd content.
+
+        A container of ``listing`` that vanished or reads oddly is left out of
+        this cycle (containers restart; the pod's figures stand) and the pod is
+        listed again next cycle.
+        """
+        cpu_seconds, working_set = self.counters.read(files)
+        found: list[ContainerCounters] = []
+        for short, counters in listing.containers:
+            try:
+                container_cpu, container_memory = counters.read(files)
+            except (OSError, ValueError):
+                listing.cycle = -RESCAN_CYCLES
+                continue
+            found.append(ContainerCounters(short, container_cpu, container_memory))
         return PodCounters(self.uid, self.qos, cpu_seconds, working_set, tuple(found))
 
 
@@ -270,8 +277,9 @@ class PodCgroupReader:
         self._files = OpenFiles()
         self._known: dict[str, _PodFiles | None] = {}
         """Each listed directory's pod files (None: not a pod), kept while listed."""
-        self._containers: _Containers = {}
-        """Each container directory's short ID and files (None: not a container), while listed."""
+        self._listings: dict[str, _Listing] = {}
+        """Each pod's container cgroups as last listed (see ``RESCAN_CYCLES``)."""
+        self._cycle = 0
 
     def close(self) -> None:
         """Close the pod files kept open between reads."""
@@ -320,8 +328,8 @@ class PodCgroupReader:
         vanished: list[str] = []
         v2 = layout.version == "v2"
         known, self._known = self._known, {}
-        containers_before = self._containers
-        containers_now: _Containers = {}
+        self._cycle += 1
+        listings, self._listings = self._listings, {}
         for qos, relative in layout.qos_directories():
             cpu_parent = layout.cpu_root + relative
             memory_parent = layout.memory_root + relative
@@ -346,7 +354,11 @@ class PodCgroupReader:
                     if pod is None:
                         continue
                     try:
-                        pods.append(pod.read(self._files, containers_before, containers_now))
+                        listing = listings.get(path)
+                        if listing is None or self._cycle - listing.cycle >= RESCAN_CYCLES:
+                            listing = pod.list_containers(self._cycle)
+                        self._listings[path] = listing
+                        pods.append(pod.read(self._files, listing))
                     except OSError as error:
                         if error.errno in _VANISHED:
                             vanished.append(pod.uid)
@@ -354,5 +366,4 @@ class PodCgroupReader:
                             problems.append(f"{entry.path}: {error.strerror}")
                     except ValueError as error:
                         problems.append(f"{entry.path}: {error}")
-        self._containers = containers_now
         return tuple(pods), problems, vanished

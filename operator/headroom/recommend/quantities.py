@@ -276,8 +276,8 @@ def pod_level_requests(pod_spec: Mapping[str, Any]) -> tuple[float | None, int |
 def pod_requests(pod_spec: Mapping[str, Any]) -> tuple[float | None, int | None]:
     """What a pod (template) asks the scheduler for, as ``resource.PodRequests`` counts it.
 
-    Pod-level ``spec.resources`` (PodLevelResources, on by default since
-    Kubernetes 1.34) stand for the whole pod: a resource they name is counted
+    Pod-level ``spec.resources`` (PodLevelResources, on by default in
+    Kubernetes 1.37) stand for the whole pod: a resource they name is counted
     at that figure, whatever the containers ask; the others are
     :func:`sum_container_requests`. The pod overhead a RuntimeClass sets
     (``spec.overhead``) is added to either, as the scheduler adds it.
