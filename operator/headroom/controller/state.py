@@ -69,8 +69,9 @@ def parse_time(text: str) -> datetime:
 
 def _container_statuses(
     spec: Mapping[str, Any], status: Mapping[str, Any]
-) -> tuple[tuple[tuple[str, str], ...], tuple[OomKill, ...]]:
-    """(short ID, name) of each running container, and the OOM kills the statuses show.
+) -> tuple[str, tuple[OomKill, ...]]:
+    """Each running container's short ID and name (see ``PodInfo.containers``), and the
+    OOM kills the statuses show.
 
     Regular containers and native sidecars (init containers with
     ``restartPolicy: Always``) only: plain init containers are not sized. A
@@ -85,8 +86,8 @@ def _container_statuses(
     statuses = list(status.get("containerStatuses") or ())
     statuses += [s for s in status.get("initContainerStatuses") or () if s.get("name") in sidecars]
     if not statuses:
-        return (), ()
-    names: list[tuple[str, str]] = []
+        return "", ()
+    names: list[str] = []
     kills: list[OomKill] = []
     specs: dict[str, ContainerSpec] | None = None
     for container in statuses:
@@ -95,8 +96,8 @@ def _container_statuses(
             continue
         name = sys.intern(str(name))
         runtime_id = str(container.get("containerID") or "").partition("://")[2]
-        if runtime_id:
-            names.append((runtime_id[:CONTAINER_ID_CHARS], name))
+        if len(runtime_id) >= CONTAINER_ID_CHARS:
+            names.append(runtime_id[:CONTAINER_ID_CHARS] + name)
         for state in (container.get("state"), container.get("lastState")):
             terminated = (state or {}).get("terminated") or {}
             if terminated.get("reason") != "OOMKilled" or not terminated.get("finishedAt"):
@@ -111,7 +112,7 @@ def _container_statuses(
             kill = (name, at, oom_limit(specs.get(name), pod_level))
             if kill not in kills:
                 kills.append(kill)
-    return tuple(names), tuple(kills)
+    return "\0".join(names), tuple(kills)
 
 
 @dataclass(slots=True)
@@ -155,8 +156,9 @@ class PodInfo:
     cpu_request: float
     memory_request: int
     counted: bool
-    containers: tuple[tuple[str, str], ...] = ()
-    """(short container ID, container name) from the Pod's status."""
+    containers: str = ""
+    """Each running container's short ID (12 characters) followed by its name, joined by
+    NUL: one string per pod (at 150,000 pods a tuple of pairs cost 46 MB, this 12 MB)."""
     oom_kills: tuple[OomKill, ...] = ()
 
 
@@ -369,7 +371,10 @@ class ClusterState:
         history: ExpertHistory, pod: PodInfo, containers: ContainerFigures, at: datetime
     ) -> None:
         """One observation per container the Pod's status names (not the sandbox)."""
-        names = dict(pod.containers)
+        if not pod.containers:
+            return
+        width = CONTAINER_ID_CHARS
+        names = {entry[:width]: entry[width:] for entry in pod.containers.split("\0")}
         for short, cpu, memory in containers:
             name = names.get(short)
             if name is not None:
