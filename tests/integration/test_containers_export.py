@@ -386,3 +386,54 @@ def test_two_container_expert_is_sized_per_container_and_its_patch_applies(
         content_type="application/strategic-merge-patch+json",
     )
     assert resources(merged)["(pod)"] == pod_patch["resources"]
+
+
+@pytest.mark.requirement("CT-001", "CT-004")
+def test_an_oom_kill_survives_a_controller_restart(
+    control_plane: ControlPlane, workloads: dict[str, Any], tmp_path: Path
+) -> None:
+    cp, ns, agent = control_plane, workloads["namespace"], workloads["agent"]
+
+    def killed_once() -> dict[str, Any] | None:
+        status = caprec(cp, ns, "two-box").get("status") or {}
+        app = {c["name"]: c for c in status.get("containers") or ()}.get("app") or {}
+        return app if (app.get("oomKills") or {}).get("count") == 1 else None
+
+    report_until(cp, agent, killed_once, "the kill counted")
+    workloads["controller"].stop()
+    # The pod was replaced meanwhile: no Pod shows the kill any more, only the stored status.
+    pods = cp.api("GET", f"/api/v1/namespaces/{ns}/pods")["items"]
+    (victim,) = [
+        p
+        for p in pods
+        for c in (p.get("status") or {}).get("containerStatuses") or ()
+        if c.get("lastState")
+    ]
+    set_running(
+        cp,
+        ns,
+        victim["metadata"]["name"],
+        [_status("app", "example.invalid/expert:1", APP_IDS[0], None)],
+        [_status("proxy", "example.invalid/proxy:1", PROXY_IDS[0], None)],
+    )
+    restarted = ControllerProcess(cp, "containers-again", tmp_path).start()
+    try:
+        # A change to the Deployment makes the new leader write (an unchanged one is not).
+        cp.api(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{ns}/deployments/two-box",
+            {"spec": {"replicas": 3}},
+            content_type="application/merge-patch+json",
+        )
+
+        def rewritten() -> dict[str, Any] | None:
+            status = caprec(cp, ns, "two-box").get("status") or {}
+            replicas = (status.get("current") or {}).get("replicas")
+            return killed_once() if replicas == 3 else None
+
+        app = report_until(cp, agent, rewritten, "the restarted controller's write")
+        assert app["recommended"]["memoryRequest"] == "1280Mi"  # the floor stays
+        events = cp.api("GET", f"/api/v1/namespaces/{ns}/events")["items"]
+        assert len([e for e in events if e.get("reason") == "OOMKilled"]) == 1
+    finally:
+        restarted.stop()
