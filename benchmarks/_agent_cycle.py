@@ -50,7 +50,14 @@ def main(interval: float, cycles: int) -> None:
         agent.tick()
         warm[index] = time.thread_time() - started_cpu
     pods = agent.latest.podCount if agent.latest is not None else 0
-    result = {"wall": wall.tolist(), "cpu": cpu.tolist(), "warm": warm.tolist(), "pods": pods}
+    size = len(json.dumps(agent.latest.to_wire(), separators=(",", ":"))) if agent.latest else 0
+    result = {
+        "wall": wall.tolist(),
+        "cpu": cpu.tolist(),
+        "warm": warm.tolist(),
+        "pods": pods,
+        "reportBytes": size,
+    }
     print(json.dumps(result), flush=True)
 
 

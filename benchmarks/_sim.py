@@ -102,12 +102,27 @@ def report_status(
         memory = int(pod.memory * rng.uniform(0.98, 1.02))
         used_cpu += cpu
         used_memory += memory
+        short = pod.uid.replace("-", "")[:10]
         entries.append(
             {
                 "uid": pod.uid,
                 "qosClass": pod.qos,
                 "cpuCores": round(cpu + pod.burst, 4),
                 "memoryBytes": memory,
+                # an app and a sidecar, and the sandbox (pause), as the agent lists them
+                "containers": [
+                    {
+                        "id": f"{short}01",
+                        "cpuCores": round(cpu * 0.8, 4),
+                        "memoryBytes": memory * 3 // 4,
+                    },
+                    {
+                        "id": f"{short}02",
+                        "cpuCores": round(cpu * 0.2, 4),
+                        "memoryBytes": memory // 4,
+                    },
+                    {"id": f"{short}03", "cpuCores": 0.0, "memoryBytes": 1 << 20},
+                ],
             }
         )
     total = NODE_MEMORY_GIB * GiB

@@ -179,11 +179,19 @@ def make_kubepods_tree(root: Path, pods: int) -> None:
         parent, pattern = qos_dirs[order[index % len(order)]]
         uid = str(uuid.UUID(int=index + 1, version=4)).replace("-", "_")
         pod = parent / pattern.format(uid)
-        (pod / "cri-containerd-0123456789abcdef.scope").mkdir(parents=True)
+        pod.mkdir(parents=True)
         (pod / "cpu.stat").write_text(cpu_stat)
         (pod / "memory.current").write_text(f"{(index + 1) * 64 << 20}\n")
         (pod / "memory.stat").write_text(memory_stat)
         (pod / "cpu.max").write_text("max 100000\n")
+        # Two containers (an app and a sidecar) and the sandbox (pause), as on a node.
+        for number, share in ((1, 0.75), (2, 0.2), (3, 0.001)):
+            container = pod / f"cri-containerd-{index:08x}{number:056x}.scope"
+            container.mkdir()
+            (container / "cpu.stat").write_text(cpu_stat)
+            memory = int((index + 1) * share * 64) << 20
+            (container / "memory.current").write_text(f"{memory}\n")
+            (container / "memory.stat").write_text(memory_stat)
 
 
 # --- the agent ------------------------------------------------------------------------
@@ -247,7 +255,7 @@ def report_writes(metrics_text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     """Start everything, measure ``args.cycles`` cycles after a warm-up, print the tables."""
     interval, cycles, warmup = args.interval, args.cycles, args.warmup
-    binary = node_exporter_binary(args.node_exporter_version)
+    binary = None if args.headroom_only else node_exporter_binary(args.node_exporter_version)
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="headroom-bench-")))
         cgroupfs = work / "cgroup"
@@ -263,11 +271,16 @@ def run(args: argparse.Namespace) -> int:
             stdout=subprocess.PIPE,
         )
         stack.callback(_kill_if_running, child)
-        version = args.node_exporter_version
-        full = stack.enter_context(node_exporter(binary, f"node_exporter {version}", None))
-        same = stack.enter_context(
-            node_exporter(binary, f"node_exporter {version} (cpu,meminfo,filesystem)", SAME_FIGURES)
-        )
+        scraped: list[Scraped] = []
+        if binary is not None:
+            version = args.node_exporter_version
+            full = stack.enter_context(node_exporter(binary, f"node_exporter {version}", None))
+            same = stack.enter_context(
+                node_exporter(
+                    binary, f"node_exporter {version} (cpu,meminfo,filesystem)", SAME_FIGURES
+                )
+            )
+            scraped = [full, same]
         assert child.stdout is not None
         if child.stdout.readline().strip() != b"ready":
             raise SystemExit("the agent cycle did not start")
@@ -275,7 +288,6 @@ def run(args: argparse.Namespace) -> int:
         samplers = {"headroom": ProcessSampler(child.pid)}
         if cluster_agent is not None:
             samplers["agent"] = ProcessSampler(cluster_agent.proc.pid)
-        scraped = [full, same]
         for target in scraped:
             samplers[target.label] = ProcessSampler(target.proc.pid)
         print(
@@ -466,6 +478,9 @@ def print_results(
     ours_figures = figures["headroom"]
     if "agent" in figures:  # the real process is the honest RSS and CPU
         ours_figures = {**ours_figures, "rss": figures["agent"]["rss"]}
+    print(f"ResourceReport status: {result['reportBytes']} bytes of JSON ({result['pods']} pods)")
+    if not scraped:
+        return
     full, same = (figures[t.label] for t in scraped)
     table = []
     for metric, key, goal in (
@@ -547,6 +562,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --cluster: turn the agent's admin endpoint off",
     )
     parser.add_argument("--quick", action="store_true", help="40 cycles at 0.25 s (smoke run)")
+    parser.add_argument(
+        "--headroom-only",
+        action="store_true",
+        help="measure the agent cycle alone (no node_exporter to build or compare with)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.cycles, args.warmup, args.interval = 40, 5, 0.25

@@ -17,7 +17,7 @@ from typing import Any
 from headroom.agent.reports import ApiReportStore
 from headroom.collection.derive import derive_status
 from headroom.collection.figures import DiskFigures, MemoryFigures
-from headroom.collection.sample import CpuTimes, PodCounters, RawSample
+from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 from tests.controlplane.cluster import ApiError, ControlPlane, free_ports
 from tests.integration.kube_helpers import admin_client
 
@@ -141,6 +141,8 @@ class SimulatedAgent:
     memory_available: int = 12 * GiB
     heartbeat_seconds: int = 60
     pods: dict[str, tuple[float, int]] = field(default_factory=dict)  # uid → (cores, bytes)
+    containers: dict[str, list[tuple[str, float, int]]] = field(default_factory=dict)
+    """uid → each container cgroup below the pod: (short ID, cores, bytes)."""
     _t: float = 0.0
     _cpu_seconds: dict[str, float] = field(default_factory=dict)
     _previous: RawSample | None = None
@@ -149,6 +151,10 @@ class SimulatedAgent:
     def _sample(self) -> RawSample:
         for uid, (cores, _) in self.pods.items():
             self._cpu_seconds[uid] = self._cpu_seconds.get(uid, 0.0) + cores * 10
+        for uid, containers in self.containers.items():
+            for short, cores, _ in containers:
+                key = f"{uid}/{short}"
+                self._cpu_seconds[key] = self._cpu_seconds.get(key, 0.0) + cores * 10
         busy = self._t * self.cores * self.cpu_percent / 100
         used = self.memory_total - self.memory_available
         return RawSample(
@@ -172,7 +178,16 @@ class SimulatedAgent:
                 ),
             ),
             pods=tuple(
-                PodCounters(uid, "Burstable", self._cpu_seconds[uid], memory)
+                PodCounters(
+                    uid,
+                    "Burstable",
+                    self._cpu_seconds[uid],
+                    memory,
+                    tuple(
+                        ContainerCounters(short, self._cpu_seconds[f"{uid}/{short}"], used)
+                        for short, _, used in self.containers.get(uid, ())
+                    ),
+                )
                 for uid, (_, memory) in self.pods.items()
             ),
         )

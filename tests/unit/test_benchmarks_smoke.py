@@ -31,6 +31,7 @@ def test_the_benchmark_cgroup_tree_is_read_like_a_node(tmp_path: Path) -> None:
     pods, warnings = PodCgroupReader(str(tmp_path)).read()
     assert len(pods) == 30 and warnings == ()
     assert {pod.qos_class for pod in pods} == {"Guaranteed", "Burstable", "BestEffort"}
+    assert {len(pod.containers) for pod in pods} == {3}  # app, sidecar, sandbox
 
 
 def test_a_small_recompute_run_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,13 +14,15 @@ import pytest
 
 from headroom.collection.cgroupfiles import OpenFiles
 from headroom.collection.cgroups import (
+    RESCAN_CYCLES,
     PodCgroupReader,
+    container_id_from_cgroup_name,
     detect_cgroup_version,
     detect_kubepods_layout,
     pod_uid_from_cgroup_name,
 )
-from headroom.collection.sample import PodCounters
-from tests.unit.collection_fixtures import CGROUPFS, EXPECTED_PODS, POD_TREES
+from headroom.collection.sample import ContainerCounters, PodCounters
+from tests.unit.collection_fixtures import CGROUPFS, EXPECTED_CONTAINERS, EXPECTED_PODS, POD_TREES
 
 BURSTABLE_UID = "0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e"
 BURSTABLE_V2_SYSTEMD = (
@@ -245,3 +247,118 @@ def test_layout_is_found_again_after_the_kubepods_cgroup_reappears(
     pods, warnings = reader.read()
     assert len(pods) == len(EXPECTED_PODS)
     assert warnings == ()
+
+
+# --- containers below each pod --------------------------------------------------------
+
+
+@pytest.mark.requirement("FR-006")
+@pytest.mark.parametrize("tree", POD_TREES)
+def test_every_container_below_each_pod_is_read(tree: str) -> None:
+    pods, warnings = PodCgroupReader(str(CGROUPFS / tree)).read()
+
+    assert warnings == ()
+    for pod in pods:
+        want = EXPECTED_CONTAINERS[pod.uid]
+        assert [c.id for c in pod.containers] == [c.id for c in want]
+        for got, expected in zip(pod.containers, want, strict=True):
+            assert got.cpu_usage_seconds == pytest.approx(expected.cpu_usage_seconds, abs=1e-9)
+            assert got.memory_working_set_bytes == expected.memory_working_set_bytes
+
+
+@pytest.mark.parametrize(
+    ("name", "short"),
+    [
+        ("cri-containerd-" + "ab" * 32 + ".scope", "abababababab"),
+        ("crio-" + "0123456789abcdef" * 4 + ".scope", "0123456789ab"),
+        ("docker-" + "fe" * 32 + ".scope", "fefefefefefe"),
+        ("cd" * 32, "cdcdcdcdcdcd"),  # cgroupfs driver: the bare ID
+    ],
+)
+def test_container_ids_are_read_from_every_runtimes_naming(name: str, short: str) -> None:
+    assert container_id_from_cgroup_name(name) == short
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "crio-conmon-" + "ab" * 32 + ".scope",  # CRI-O's monitor, not a container
+        "cri-containerd-xyz.scope",
+        "init.scope",
+        "abc",
+    ],
+)
+def test_names_that_are_not_containers_are_ignored(name: str) -> None:
+    assert container_id_from_cgroup_name(name) is None
+
+
+def _write_v2_cgroup(path: Path, usage_usec: int, current: int, inactive: int) -> None:
+    path.mkdir(parents=True)
+    (path / "cpu.stat").write_text(f"usage_usec {usage_usec}\nuser_usec 0\nsystem_usec 0\n")
+    (path / "memory.current").write_text(f"{current}\n")
+    (path / "memory.stat").write_text(f"anon 0\nfile 0\ninactive_file {inactive}\n")
+
+
+def test_crio_pods_give_their_containers_and_skip_conmon(tmp_path: Path) -> None:
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    pod = (
+        tmp_path
+        / "kubepods.slice/kubepods-burstable.slice"
+        / ("kubepods-burstable-pod" + BURSTABLE_UID.replace("-", "_") + ".slice")
+    )
+    _write_v2_cgroup(pod, 3_000_000, 300 << 20, 0)
+    _write_v2_cgroup(pod / f"crio-{'1' * 64}.scope", 2_000_000, 200 << 20, 10 << 20)
+    _write_v2_cgroup(pod / f"crio-conmon-{'1' * 64}.scope", 5_000, 1 << 20, 0)
+    _write_v2_cgroup(pod / f"crio-{'2' * 64}.scope", 1_000_000, 90 << 20, 0)
+
+    (found,), warnings = PodCgroupReader(str(tmp_path)).read()
+
+    assert warnings == ()
+    assert found.containers == (
+        ContainerCounters("1" * 12, 2.0, 190 << 20),
+        ContainerCounters("2" * 12, 1.0, 90 << 20),
+    )
+
+
+def test_a_container_that_goes_leaves_its_pod_read_and_the_pod_is_listed_again(
+    v2_systemd_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader = PodCgroupReader(str(v2_systemd_copy))
+    reader.read()
+    pod_dir = v2_systemd_copy / BURSTABLE_V2_SYSTEMD
+    container = next(p for p in pod_dir.iterdir() if p.is_dir())
+    shutil.rmtree(container)
+    # A removed cgroup's open file answers ENODEV (a plain file here would still read).
+    real_read = OpenFiles.read
+
+    def read(files: OpenFiles, path: str) -> bytes:
+        if path.startswith(str(container)):
+            raise OSError(errno.ENODEV, "No such device")
+        return real_read(files, path)
+
+    monkeypatch.setattr(OpenFiles, "read", read)
+    pods, warnings = reader.read()
+
+    assert warnings == ()
+    burstable = next(p for p in pods if p.uid == BURSTABLE_UID)
+    assert burstable.containers == ()
+    assert burstable.memory_working_set_bytes == 157286400
+    # Listed again at once: a new container (the restarted one) is read on the next cycle.
+    _write_v2_cgroup(pod_dir / f"cri-containerd-{'7' * 64}.scope", 1_000_000, 10 << 20, 0)
+    pods, _ = reader.read()
+    burstable = next(p for p in pods if p.uid == BURSTABLE_UID)
+    assert burstable.containers == (ContainerCounters("7" * 12, 1.0, 10 << 20),)
+
+
+def test_a_new_container_is_seen_within_the_rescan_cycles(v2_systemd_copy: Path) -> None:
+    reader = PodCgroupReader(str(v2_systemd_copy))
+    reader.read()
+    pod_dir = v2_systemd_copy / BURSTABLE_V2_SYSTEMD
+    _write_v2_cgroup(pod_dir / f"cri-containerd-{'8' * 64}.scope", 2_000_000, 20 << 20, 0)
+
+    seen = []
+    for _ in range(RESCAN_CYCLES):
+        pods, _ = reader.read()
+        burstable = next(p for p in pods if p.uid == BURSTABLE_UID)
+        seen.append("8" * 12 in {c.id for c in burstable.containers})
+    assert seen[-1] and seen.count(True) >= 1

@@ -16,8 +16,14 @@ from headroom.collection.derive import (
     pod_cpu_cores,
     rounded_percent,
 )
-from headroom.collection.figures import ContainerLimits, DiskFigures, MemoryFigures, ReportStatus
-from headroom.collection.sample import CpuTimes, PodCounters, RawSample
+from headroom.collection.figures import (
+    ContainerLimits,
+    ContainerUsage,
+    DiskFigures,
+    MemoryFigures,
+    ReportStatus,
+)
+from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 MEMORY = MemoryFigures(totalBytes=1000, availableBytes=600, usedBytes=400, usedPercent=40.0)
@@ -191,3 +197,46 @@ def test_property_percent_in_range_and_cores_never_negative(
         for usage in status.pods:
             assert usage.cpuCores is None or usage.cpuCores >= 0.0
         previous = current
+
+
+@pytest.mark.requirement("FR-006")
+def test_each_containers_cpu_is_its_counter_delta_between_cycles() -> None:
+    uid = "0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e"
+    before = PodCounters(
+        uid,
+        "Burstable",
+        100.0,
+        300 << 20,
+        (
+            ContainerCounters("aaaaaaaaaaaa", 80.0, 200 << 20),
+            ContainerCounters("bbbbbbbbbbbb", 20.0, 99 << 20),
+        ),
+    )
+    # 10 s later: app +6 s of CPU (0.6 cores), sidecar +0.5 s (0.05), a new container appears
+    after = PodCounters(
+        uid,
+        "Burstable",
+        106.6,
+        310 << 20,
+        (
+            ContainerCounters("aaaaaaaaaaaa", 86.0, 210 << 20),
+            ContainerCounters("bbbbbbbbbbbb", 20.5, 98 << 20),
+            ContainerCounters("cccccccccccc", 0.1, 1 << 20),
+        ),
+    )
+
+    status = derive(raw(100, 0, 0, (before,)), raw(110, 0, 0, (after,)))
+
+    (usage,) = status.pods
+    assert usage.cpuCores == 0.66
+    assert usage.containers == [
+        ContainerUsage(id="aaaaaaaaaaaa", cpuCores=0.6, memoryBytes=210 << 20),
+        ContainerUsage(id="bbbbbbbbbbbb", cpuCores=0.05, memoryBytes=98 << 20),
+        ContainerUsage(id="cccccccccccc", cpuCores=None, memoryBytes=1 << 20),
+    ]
+
+
+def test_a_pod_without_container_cgroups_lists_no_containers() -> None:
+    status = derive(None, raw(110, 0, 0, (pod("0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e", 1.0),)))
+    assert status.pods[0].containers is None
+    assert "containers" not in status.pods[0].to_wire()

@@ -126,3 +126,21 @@ def test_node_health_is_read_from_conditions(
     assert info.problems == problems
     assert info.unschedulable is unschedulable
     assert (info.allocatable_cpu, info.allocatable_memory) == (4.0, 16 * GiB)
+
+
+@pytest.mark.requirement("FR-007")
+def test_pod_level_requests_count_on_the_node_and_as_the_experts_current_sizing() -> None:
+    state = fresh_state()
+    body = pod("p1", "expert-a-rs", "n1")
+    body["spec"]["containers"] = [{"name": "app"}, {"name": "proxy"}]
+    body["spec"]["resources"] = {"requests": {"cpu": "1", "memory": "2Gi"}}
+    state.upsert_pod(body)
+    assert state.node_requests["n1"] == [1.0, 2 * GiB]
+
+    expert = deployment("expert-a")
+    template = expert["spec"]["template"]["spec"]
+    template["containers"] = [{"name": "app"}, {"name": "proxy"}]
+    template["resources"] = {"requests": {"cpu": "1", "memory": "2Gi"}}
+    state.upsert_deployment(expert)
+    info = state.experts[("team", "expert-a")]
+    assert (info.cpu_request, info.memory_request) == (1.0, 2 * GiB)

@@ -308,3 +308,33 @@ def test_a_stored_recommendation_without_a_write_time_is_due_at_once() -> None:
     restarted, _ = _restarted(api)
     assert restarted.remember(stored, T0)
     assert restarted.write(expert, status, T0)
+
+
+@pytest.mark.requirement("CT-004")
+def test_an_oom_kill_raises_one_warning_event_on_the_deployment_not_again_after_a_restart() -> None:
+    from tests.unit.test_controller_containers import KEY, learnt_state
+
+    api, writer, _ = setup()
+    state = learnt_state(kill="2026-11-01T11:58:00Z")
+    expert, status = compute_batch(state, SizingDefaults(), T0 + timedelta(minutes=3)).statuses[KEY]
+    events: list[dict[str, Any]] = []
+    original = api.create
+
+    def record(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("kind") == "Event":
+            events.append(body)
+        return original(path, body)
+
+    api.create = record  # type: ignore[method-assign]
+    assert writer.write(expert, status, T0)
+    warnings = [e for e in events if e["type"] == "Warning"]
+    assert [e["reason"] for e in warnings] == ["OOMKilled"]
+    assert warnings[0]["involvedObject"]["kind"] == "Deployment"
+    assert "container app was OOM-killed at its 1Gi limit" in warnings[0]["message"]
+    assert "1280Mi" in warnings[0]["message"]
+
+    restarted, clock = _restarted(api)
+    assert restarted.remember(_stored_object(api), T0)
+    clock.now += 1000  # due: written again, but the kill was reported already
+    assert restarted.write(expert, status, T0)
+    assert [e["reason"] for e in events if e["type"] == "Warning"] == ["OOMKilled"]

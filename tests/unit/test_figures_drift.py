@@ -23,7 +23,7 @@ from headroom import api
 from headroom.api.resourcereport import QosClass as ApiQosClass
 from headroom.collection import figures
 from headroom.collection.derive import derive_status
-from headroom.collection.sample import CpuTimes, PodCounters, RawSample
+from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 from tests.unit.crdschema import crd_validator
 
 PAIRS: list[tuple[type[Any], type[BaseModel]]] = [
@@ -31,6 +31,7 @@ PAIRS: list[tuple[type[Any], type[BaseModel]]] = [
     (figures.MemoryFigures, api.MemoryFigures),
     (figures.DiskFigures, api.DiskFigures),
     (figures.PodUsage, api.PodUsage),
+    (figures.ContainerUsage, api.ContainerUsage),
     (figures.ContainerLimits, api.ContainerLimits),
     (figures.Condition, api.Condition),
     (figures.ReportStatus, api.ResourceReportStatus),
@@ -85,9 +86,15 @@ limits = st.none() | st.builds(
 def readings(draw: st.DrawFn) -> RawSample:
     """One reading as any reader can give it (counters may go backwards: restarts)."""
     used_percent = draw(st.floats(min_value=0, max_value=100))
+    containers = st.dictionaries(
+        st.text("0123456789abcdef", min_size=12, max_size=12), st.tuples(counter, size), max_size=3
+    ).map(lambda found: tuple(ContainerCounters(i, c, m) for i, (c, m) in sorted(found.items())))
     pods = draw(
         st.dictionaries(
-            uid, st.tuples(st.sampled_from(typing.get_args(figures.QosClass)), counter, size)
+            uid,
+            st.tuples(
+                st.sampled_from(typing.get_args(figures.QosClass)), counter, size, containers
+            ),
         )
     )
     return RawSample(
@@ -102,7 +109,7 @@ def readings(draw: st.DrawFn) -> RawSample:
             usedPercent=used_percent,
         ),
         disks=tuple({d.path: d for d in draw(st.lists(disk, min_size=1, max_size=4))}.values()),
-        pods=tuple(PodCounters(u, q, c, m) for u, (q, c, m) in pods.items()),
+        pods=tuple(PodCounters(u, q, c, m, k) for u, (q, c, m, k) in pods.items()),
         agent_container=draw(limits),
     )
 

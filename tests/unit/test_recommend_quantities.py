@@ -285,3 +285,22 @@ def test_pod_requests_adds_the_overhead() -> None:
     cpu, memory = pod_requests(spec)
     assert cpu == pytest.approx(1.1) and memory == 528 * MI
     assert pod_requests({"containers": [{"name": "bare"}]}) == (None, None)
+
+
+@pytest.mark.requirement("FR-007")
+def test_pod_level_resources_stand_for_the_whole_pod() -> None:
+    # PodLevelResources: 1 CPU / 2Gi at pod level, nothing per container
+    spec = {"containers": [{"name": "app"}, {"name": "proxy"}]}
+    spec["resources"] = {"requests": {"cpu": "1", "memory": "2Gi"}}
+    assert pod_requests(spec) == (1.0, 2 * GI)
+
+
+def test_a_pod_level_figure_replaces_the_containers_sum_only_for_its_resource() -> None:
+    spec = {
+        "containers": [container("250m", "512Mi"), container("250m", "256Mi")],
+        "resources": {"limits": {"memory": "1Gi"}},  # the request defaults to the limit
+        "overhead": {"cpu": "100m", "memory": "16Mi"},
+    }
+    # CPU: containers 500m + overhead 100m; memory: pod level 1Gi + overhead 16Mi
+    cpu, memory = pod_requests(spec)
+    assert cpu == pytest.approx(0.6) and memory == GI + 16 * MI

@@ -157,3 +157,24 @@ def test_an_expired_protobuf_list_says_to_run_again() -> None:
     with pytest.raises(ApiError, match="run again") as raised:
         list(list_pages(client, "/api/v1/pods", decode_protobuf=decode_pod_page))
     assert raised.value.status == 410
+
+
+@pytest.mark.requirement("FR-007")
+def test_pod_level_resources_are_read_from_protobuf_pods() -> None:
+    from headroom.report.pods_protobuf import _message_classes
+
+    classes = _message_classes()
+    envelope: Any = classes["Unknown"]()
+    envelope.typeMeta.kind = "PodList"
+    pod = envelope.raw.items.add()
+    pod.metadata.name, pod.metadata.namespace = "pod-level", "default"
+    pod.spec.nodeName = "node-a"
+    pod.spec.containers.add().name = "app"
+    pod.spec.resources.requests["cpu"].string = "1"
+    pod.spec.resources.requests["memory"].string = "2Gi"
+    pod.status.phase = "Running"
+
+    (item,), _ = decode_pod_page(b"k8s\x00" + envelope.SerializeToString())
+
+    assert item["spec"]["resources"] == {"requests": {"cpu": "1", "memory": "2Gi"}}
+    assert fold([item])["node-a"] == (1.0, 2 * GiB, 1)

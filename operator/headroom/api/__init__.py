@@ -13,6 +13,7 @@ from headroom.api.capacityrecommendation import (
 from headroom.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
 from headroom.api.resourcereport import (
     ContainerLimits,
+    ContainerUsage,
     CpuFigures,
     DiskFigures,
     MemoryFigures,
@@ -31,6 +32,7 @@ __all__ = [
     "CapacityRecommendationStatus",
     "Condition",
     "ContainerLimits",
+    "ContainerUsage",
     "CpuFigures",
     "DiskFigures",
     "MemoryFigures",

@@ -22,12 +22,14 @@ from headroom.api.common import (
     ObjectMeta,
     Percent,
 )
+from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
 from headroom.api.crdinfo import CrdInfo, PrinterColumn
 
 __all__ = [
     "CapacityRecommendation",
     "CapacityRecommendationSpec",
     "CapacityRecommendationStatus",
+    "ContainerHistory",
     "CurrentSizing",
     "DecayingHistogram",
     "Evidence",
@@ -154,6 +156,23 @@ class UsageHistory(ApiModel):
     cpuSamples: Count = Field(default=0, description="of which with CPU (not a pod's first)")
     firstSampleAt: datetime | None = None
     lastSampleAt: datetime | None = None
+    containers: list[ContainerHistory] | None = Field(
+        default=None,
+        description="each container's own history, by name",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+
+class ContainerHistory(ApiModel):
+    """One container's persisted usage summary (per container name)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    cpu: DecayingHistogram
+    memory: DecayingHistogram
+    samples: Count = 0
+    cpuSamples: Count = 0
+    firstSampleAt: datetime | None = None
+    lastSampleAt: datetime | None = None
 
 
 class CapacityRecommendationSpec(ApiModel):
@@ -172,6 +191,14 @@ class CapacityRecommendationStatus(ApiModel):
     fit: Fit | None = None
     evidence: Evidence | None = None
     history: UsageHistory | None = None
+    containers: list[ContainerSizing] | None = Field(
+        default=None,
+        description="each container of the template, sized on its own",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    podLevel: PodLevelRecommendation | None = Field(
+        default=None, description="only for a Deployment with pod-level spec.resources"
+    )
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
@@ -204,3 +231,6 @@ class CapacityRecommendation(ApiModel):
     metadata: ObjectMeta
     spec: CapacityRecommendationSpec
     status: CapacityRecommendationStatus | None = None
+
+
+UsageHistory.model_rebuild()

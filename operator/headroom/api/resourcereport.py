@@ -25,6 +25,7 @@ from headroom.api.crdinfo import CrdInfo, PrinterColumn
 
 __all__ = [
     "ContainerLimits",
+    "ContainerUsage",
     "CpuFigures",
     "DiskFigures",
     "MemoryFigures",
@@ -42,6 +43,7 @@ QosClass = Literal["Guaranteed", "Burstable", "BestEffort"]
 MAX_CORES = 16384
 MAX_DISKS = 64
 MAX_PODS = 2048
+MAX_CONTAINERS = 64
 
 
 class CpuFigures(ApiModel):
@@ -80,6 +82,22 @@ class DiskFigures(ApiModel):
     )
 
 
+class ContainerUsage(ApiModel):
+    """Usage of one container of a pod, from its cgroup below the pod's.
+
+    ``id`` is the runtime's container ID cut to 12 characters (the controller
+    finds the container's name through the Pod's ``containerStatuses``); the
+    pod sandbox (pause) is listed too and dropped by the controller, whose
+    Pod status never names it.
+    """
+
+    id: str = Field(min_length=1, max_length=64)
+    cpuCores: Cores | None = Field(
+        default=None, description="CPU between the last two cycles; absent on a container's first"
+    )
+    memoryBytes: Bytes = Field(description="working set: usage minus inactive file cache")
+
+
 class PodUsage(ApiModel):
     """Usage of one pod on the node, from its cgroup (summed over its containers)."""
 
@@ -89,6 +107,12 @@ class PodUsage(ApiModel):
         default=None, description="CPU between the last two cycles; absent on a pod's first"
     )
     memoryBytes: Bytes = Field(description="working set: usage minus inactive file cache")
+    containers: list[ContainerUsage] | None = Field(
+        default=None,
+        max_length=MAX_CONTAINERS,
+        description="each container cgroup below the pod's (absent where none is found)",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"]},
+    )
 
 
 class ContainerLimits(ApiModel):

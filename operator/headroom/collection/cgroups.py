@@ -9,7 +9,21 @@ kubepods cgroup, Burstable and BestEffort under their own)::
     v2 cgroupfs  kubepods/burstable/pod<uid>, kubepods/pod<uid>
     v1           the same under cpu,cpuacct/ (or cpuacct/) and memory/
 
-(``<uid_>`` is the UID with ``_`` for ``-``.) kind runs the kubelet with
+(``<uid_>`` is the UID with ``_`` for ``-``.) Below each pod cgroup the runtime
+puts one cgroup per container, named after the container ID:
+``cri-containerd-<id>.scope`` (containerd), ``crio-<id>.scope`` (CRI-O) or
+``docker-<id>.scope`` (cri-dockerd) with the systemd driver, the bare ``<id>``
+with cgroupfs. Each is read like the pod's and reported under it by the
+first 12 characters of its ID; anything else there (CRI-O's
+``crio-conmon-<id>.scope``, the kubelet's own files) is not a container. The
+sandbox ("pause") container has a cgroup of its own too and is reported like
+the others: which ID is the sandbox is known only to the runtime and the
+Pod's status, so the controller keeps the IDs it finds in the Pod's
+``containerStatuses`` and drops the rest (a few dozen bytes per pod in the
+report, against a CRI call or a heuristic on the agent). A pod's container
+directories are listed again every ``RESCAN_CYCLES`` cycles, and at once
+when one of them has gone (ENODEV): a restarted container is read from the
+next cycle, a new sidecar within four. kind runs the kubelet with
 ``cgroupRoot: /kubelet``, which gives ``kubelet.slice/kubelet-kubepods.slice/...``;
 that is found too. CPU is the cumulative usage counter; memory is the working
 set, usage minus inactive file cache, floored at 0 — the kubelet's and
@@ -28,18 +42,22 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from headroom.collection.cgroupfiles import OpenFiles, keyed_value
 from headroom.collection.figures import QosClass
-from headroom.collection.sample import PodCounters
+from headroom.collection.sample import ContainerCounters, PodCounters
 
 __all__ = [
+    "CONTAINER_ID_CHARS",
+    "RESCAN_CYCLES",
     "CgroupDriver",
     "CgroupVersion",
     "KubepodsLayout",
     "PodCgroupReader",
+    "container_id_from_cgroup_name",
     "detect_cgroup_version",
     "detect_kubepods_layout",
     "pod_uid_from_cgroup_name",
@@ -58,6 +76,9 @@ _KUBEPODS_CANDIDATES: tuple[tuple[str, CgroupDriver, str], ...] = (
 
 _V1_CPUACCT_HIERARCHIES = ("cpu,cpuacct", "cpuacct,cpu", "cpuacct")
 _VANISHED = (errno.ENOENT, errno.ENODEV, errno.ESRCH)
+CONTAINER_ID_CHARS = 12
+"""How much of a container ID a report carries (``docker ps``'s short ID; unique on a node)."""
+_CONTAINER_CGROUP = re.compile(r"(?:cri-containerd-|crio-|docker-)?([0-9a-f]{12,64})(?:\.scope)?")
 
 
 def detect_cgroup_version(cgroupfs: str) -> CgroupVersion:
@@ -127,12 +148,21 @@ def pod_uid_from_cgroup_name(name: str) -> str | None:
     return uid.replace("_", "-")
 
 
-@dataclass(frozen=True, slots=True)
-class _PodFiles:
-    """One pod's three counter files, worked out once per pod (not every cycle)."""
+def container_id_from_cgroup_name(name: str) -> str | None:
+    """The short container ID in a container cgroup's directory name, or None.
 
-    uid: str
-    qos: QosClass
+    ``cri-containerd-<id>.scope``, ``crio-<id>.scope``, ``docker-<id>.scope`` and a
+    bare ``<id>`` (cgroupfs driver) give the first 12 hex digits of ``<id>``;
+    ``crio-conmon-<id>.scope`` (CRI-O's monitor process) and other names give None.
+    """
+    found = _CONTAINER_CGROUP.fullmatch(name)
+    return None if found is None else found.group(1)[:CONTAINER_ID_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class _CounterFiles:
+    """The three counter files of one cgroup (a pod's or a container's)."""
+
     cpu: str
     """v2 ``cpu.stat`` (its ``usage_usec`` line) or v1 ``cpuacct.usage`` (ns)."""
     current: str
@@ -142,27 +172,20 @@ class _PodFiles:
     v2: bool
 
     @classmethod
-    def of(cls, uid: str, qos: QosClass, cpu_dir: str, memory_dir: str, v2: bool) -> _PodFiles:
+    def of(cls, cpu_dir: str, memory_dir: str, v2: bool) -> _CounterFiles:
         if v2:
             return cls(
-                uid,
-                qos,
-                f"{cpu_dir}/cpu.stat",
-                f"{cpu_dir}/memory.current",
-                f"{cpu_dir}/memory.stat",
-                v2,
+                f"{cpu_dir}/cpu.stat", f"{cpu_dir}/memory.current", f"{cpu_dir}/memory.stat", v2
             )
         return cls(
-            uid,
-            qos,
             f"{cpu_dir}/cpuacct.usage",
             f"{memory_dir}/memory.usage_in_bytes",
             f"{memory_dir}/memory.stat",
             v2,
         )
 
-    def read(self, files: OpenFiles) -> PodCounters:
-        """The pod's counters now; OSError when its cgroup went, ValueError on odd content."""
+    def read(self, files: OpenFiles) -> tuple[float, int]:
+        """(CPU seconds, working set bytes) now; OSError when gone, ValueError on odd content."""
         cpu = files.read(self.cpu)
         current = int(files.read(self.current))
         stat = files.read(self.stat)
@@ -172,10 +195,73 @@ class _PodFiles:
         else:
             cpu_seconds = int(cpu) / 1e9
             inactive = keyed_value(stat, b"total_inactive_file")
-        return PodCounters(self.uid, self.qos, cpu_seconds, max(current - inactive, 0))
+        return cpu_seconds, max(current - inactive, 0)
 
 
 _UNSEEN: Any = object()
+RESCAN_CYCLES = 4
+"""A pod's container directories are listed again every this many cycles (or at once
+when one of them is gone): containers change far less often than the agent reads."""
+
+
+@dataclass(slots=True)
+class _Listing:
+    """A pod's container cgroups as last listed, and the cycle they were listed in."""
+
+    cycle: int
+    containers: tuple[tuple[str, _CounterFiles], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _PodFiles:
+    """One pod's counter files and where its containers are, worked out once per pod."""
+
+    uid: str
+    qos: QosClass
+    counters: _CounterFiles
+    cpu_dir: str
+    memory_dir: str
+
+    @classmethod
+    def of(cls, uid: str, qos: QosClass, cpu_dir: str, memory_dir: str, v2: bool) -> _PodFiles:
+        return cls(uid, qos, _CounterFiles.of(cpu_dir, memory_dir, v2), cpu_dir, memory_dir)
+
+    def list_containers(self, cycle: int) -> _Listing:
+        """The container cgroups below the pod's, sorted by short ID."""
+        found = []
+        try:
+            with os.scandir(self.cpu_dir) as entries:
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue
+                    short = container_id_from_cgroup_name(entry.name)
+                    if short is not None:
+                        files = _CounterFiles.of(
+                            entry.path, f"{self.memory_dir}/{entry.name}", self.counters.v2
+                        )
+                        found.append((short, files))
+        except FileNotFoundError:
+            pass
+        found.sort(key=lambda container: container[0])
+        return _Listing(cycle, tuple(found))
+
+    def read(self, files: OpenFiles, listing: _Listing) -> PodCounters:
+        """The pod's counters now; OSError when its cgroup went, ValueError on odd content.
+
+        A container of ``listing`` that vanished or reads oddly is left out of
+        this cycle (containers restart; the pod's figures stand) and the pod is
+        listed again next cycle.
+        """
+        cpu_seconds, working_set = self.counters.read(files)
+        found: list[ContainerCounters] = []
+        for short, counters in listing.containers:
+            try:
+                container_cpu, container_memory = counters.read(files)
+            except (OSError, ValueError):
+                listing.cycle = -RESCAN_CYCLES
+                continue
+            found.append(ContainerCounters(short, container_cpu, container_memory))
+        return PodCounters(self.uid, self.qos, cpu_seconds, working_set, tuple(found))
 
 
 class PodCgroupReader:
@@ -191,6 +277,9 @@ class PodCgroupReader:
         self._files = OpenFiles()
         self._known: dict[str, _PodFiles | None] = {}
         """Each listed directory's pod files (None: not a pod), kept while listed."""
+        self._listings: dict[str, _Listing] = {}
+        """Each pod's container cgroups as last listed (see ``RESCAN_CYCLES``)."""
+        self._cycle = 0
 
     def close(self) -> None:
         """Close the pod files kept open between reads."""
@@ -239,6 +328,8 @@ class PodCgroupReader:
         vanished: list[str] = []
         v2 = layout.version == "v2"
         known, self._known = self._known, {}
+        self._cycle += 1
+        listings, self._listings = self._listings, {}
         for qos, relative in layout.qos_directories():
             cpu_parent = layout.cpu_root + relative
             memory_parent = layout.memory_root + relative
@@ -263,7 +354,11 @@ class PodCgroupReader:
                     if pod is None:
                         continue
                     try:
-                        pods.append(pod.read(self._files))
+                        listing = listings.get(path)
+                        if listing is None or self._cycle - listing.cycle >= RESCAN_CYCLES:
+                            listing = pod.list_containers(self._cycle)
+                        self._listings[path] = listing
+                        pods.append(pod.read(self._files, listing))
                     except OSError as error:
                         if error.errno in _VANISHED:
                             vanished.append(pod.uid)

@@ -14,13 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from headroom.collection.figures import (
+    ContainerUsage,
     CpuFigures,
     DiskFigures,
     MemoryFigures,
     PodUsage,
     ReportStatus,
 )
-from headroom.collection.sample import CpuTimes, PodCounters, RawSample
+from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 
 __all__ = [
     "cpu_utilization_percent",
@@ -49,9 +50,11 @@ def cpu_utilization_percent(previous: CpuTimes | None, current: CpuTimes) -> flo
 
 
 def pod_cpu_cores(
-    previous: PodCounters | None, current: PodCounters, seconds: float
+    previous: PodCounters | ContainerCounters | None,
+    current: PodCounters | ContainerCounters,
+    seconds: float,
 ) -> float | None:
-    """CPU cores a pod used over ``seconds``; None without a usable previous counter."""
+    """CPU cores a pod (or container) used over ``seconds``; None without a usable previous."""
     if previous is None or not seconds > 0:
         return None
     used = current.cpu_usage_seconds - previous.cpu_usage_seconds
@@ -82,19 +85,40 @@ def _rounded_disk(disk: DiskFigures) -> DiskFigures:
     return replace(disk, usedPercent=percent)
 
 
+def _container_usages(
+    previous: PodCounters | None, current: PodCounters, seconds: float
+) -> list[ContainerUsage] | None:
+    """Each container's usage, by short ID; None when the pod showed no container cgroups."""
+    if not current.containers:
+        return None
+    before = {c.id: c for c in previous.containers} if previous is not None else {}
+    return [
+        ContainerUsage(
+            id=container.id,
+            cpuCores=pod_cpu_cores(before.get(container.id), container, seconds),
+            memoryBytes=container.memory_working_set_bytes,
+        )
+        for container in current.containers
+    ]
+
+
 def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage]:
-    """Each pod's usage, by UID."""
+    """Each pod's usage (and its containers'), by UID."""
     before = {pod.uid: pod for pod in previous.pods} if previous is not None else {}
     seconds = current.monotonic - previous.monotonic if previous is not None else 0.0
-    return [
-        PodUsage(
-            uid=pod.uid,
-            qosClass=pod.qos_class,
-            cpuCores=pod_cpu_cores(before.get(pod.uid), pod, seconds),
-            memoryBytes=pod.memory_working_set_bytes,
+    usages = []
+    for pod in sorted(current.pods, key=lambda pod: pod.uid):
+        last = before.get(pod.uid)
+        usages.append(
+            PodUsage(
+                uid=pod.uid,
+                qosClass=pod.qos_class,
+                cpuCores=pod_cpu_cores(last, pod, seconds),
+                memoryBytes=pod.memory_working_set_bytes,
+                containers=_container_usages(last, pod, seconds),
+            )
         )
-        for pod in sorted(current.pods, key=lambda pod: pod.uid)
-    ]
+    return usages
 
 
 def derive_status(

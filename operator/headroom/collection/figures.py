@@ -21,6 +21,7 @@ from typing import Any, Literal
 __all__ = [
     "Condition",
     "ContainerLimits",
+    "ContainerUsage",
     "CpuFigures",
     "DiskFigures",
     "MemoryFigures",
@@ -95,6 +96,15 @@ class DiskFigures(_Wire):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerUsage(_Wire):
+    """One container's usage (mirrors ``headroom.api.ContainerUsage``)."""
+
+    id: str
+    cpuCores: float | None = None
+    memoryBytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PodUsage(_Wire):
     """One pod's usage (mirrors ``headroom.api.PodUsage``)."""
 
@@ -102,6 +112,7 @@ class PodUsage(_Wire):
     qosClass: QosClass
     cpuCores: float | None = None
     memoryBytes: int
+    containers: list[ContainerUsage] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,15 +15,17 @@ anything else YAML) with the camelCase field names of the API::
           - {path: /data, error: No such file or directory}
         pods:                          # optional
           - {uid: 0b6c..., qosClass: Burstable, cpuUsageSeconds: 12.5,
-             memoryWorkingSetBytes: 104857600}
+             memoryWorkingSetBytes: 104857600,
+             containers: [{id: 1a2b3c4d5e6f, cpuUsageSeconds: 10.0,   # optional
+                           memoryWorkingSetBytes: 83886080}]}
         agentContainer: {cgroupVersion: v2, cpuLimitCores: 0.2}   # optional
         warnings: []                   # optional
 
 When the samples run out the reader either cycles or raises
 :class:`RecordingExhausted` (``cycle=False``). Cycling continues the counters
 so the replay looks like one long run to :mod:`~headroom.collection.derive`:
-lap *k* is the recording with the clock, the CPU times and each pod's CPU
-counter advanced by *k* times (recorded span + one average step).
+lap *k* is the recording with the clock, the CPU times and each pod's (and
+container's) CPU counter advanced by *k* times (recorded span + one average step).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from headroom import api
 from headroom.collection import figures
 from headroom.collection.figures import QosClass
-from headroom.collection.sample import CpuTimes, PodCounters, RawSample
+from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 
 __all__ = [
     "RecordedNodeReader",
@@ -65,11 +67,18 @@ class _CpuTimesDoc(_Strict):
     total: float = Field(ge=0)
 
 
+class _ContainerDoc(_Strict):
+    id: str = Field(min_length=1)
+    cpuUsageSeconds: float = Field(ge=0)
+    memoryWorkingSetBytes: int = Field(ge=0)
+
+
 class _PodDoc(_Strict):
     uid: str = Field(min_length=1)
     qosClass: QosClass
     cpuUsageSeconds: float = Field(ge=0)
     memoryWorkingSetBytes: int = Field(ge=0)
+    containers: list[_ContainerDoc] = Field(default_factory=list)
 
 
 class _SampleDoc(_Strict):
@@ -97,7 +106,16 @@ def _from_doc(doc: _SampleDoc) -> RawSample:
         memory=figures.MemoryFigures(**doc.memory.model_dump()),
         disks=tuple(figures.DiskFigures(**disk.model_dump()) for disk in doc.disks),
         pods=tuple(
-            PodCounters(p.uid, p.qosClass, p.cpuUsageSeconds, p.memoryWorkingSetBytes)
+            PodCounters(
+                p.uid,
+                p.qosClass,
+                p.cpuUsageSeconds,
+                p.memoryWorkingSetBytes,
+                tuple(
+                    ContainerCounters(c.id, c.cpuUsageSeconds, c.memoryWorkingSetBytes)
+                    for c in p.containers
+                ),
+            )
             for p in doc.pods
         ),
         agent_container=(
@@ -114,6 +132,25 @@ def sample_from_document(document: dict[str, Any]) -> RawSample:
     return _from_doc(_SampleDoc.model_validate(document))
 
 
+def _pod_document(pod: PodCounters) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "uid": pod.uid,
+        "qosClass": pod.qos_class,
+        "cpuUsageSeconds": pod.cpu_usage_seconds,
+        "memoryWorkingSetBytes": pod.memory_working_set_bytes,
+    }
+    if pod.containers:
+        document["containers"] = [
+            {
+                "id": c.id,
+                "cpuUsageSeconds": c.cpu_usage_seconds,
+                "memoryWorkingSetBytes": c.memory_working_set_bytes,
+            }
+            for c in pod.containers
+        ]
+    return document
+
+
 def sample_to_document(sample: RawSample) -> dict[str, Any]:
     """The recorded form of one sample (JSON types, optional parts left out if empty)."""
     document: dict[str, Any] = {
@@ -122,15 +159,7 @@ def sample_to_document(sample: RawSample) -> dict[str, Any]:
         "logicalCores": sample.logical_cores,
         "memory": sample.memory.to_wire(),
         "disks": [disk.to_wire() for disk in sample.disks],
-        "pods": [
-            {
-                "uid": pod.uid,
-                "qosClass": pod.qos_class,
-                "cpuUsageSeconds": pod.cpu_usage_seconds,
-                "memoryWorkingSetBytes": pod.memory_working_set_bytes,
-            }
-            for pod in sample.pods
-        ],
+        "pods": [_pod_document(pod) for pod in sample.pods],
     }
     if sample.physical_cores is not None:
         document["physicalCores"] = sample.physical_cores
@@ -183,6 +212,15 @@ class RecordedNodeReader:
             for pod in first.pods
             if pod.uid in last_pods
         }
+        last_containers = {
+            (p.uid, c.id): c.cpu_usage_seconds for p in last.pods for c in p.containers
+        }
+        self._container_laps = {
+            (p.uid, c.id): _lap_advance(c.cpu_usage_seconds, last_containers[p.uid, c.id], count)
+            for p in first.pods
+            for c in p.containers
+            if (p.uid, c.id) in last_containers
+        }
 
     @classmethod
     def from_file(cls, path: str | Path, *, cycle: bool = True) -> RecordedNodeReader:
@@ -200,7 +238,20 @@ class RecordedNodeReader:
 
     def _advanced(self, sample: RawSample, lap: int) -> RawSample:
         pods = tuple(
-            replace(pod, cpu_usage_seconds=pod.cpu_usage_seconds + lap * self._pod_laps[pod.uid])
+            replace(
+                pod,
+                cpu_usage_seconds=pod.cpu_usage_seconds + lap * self._pod_laps[pod.uid],
+                containers=tuple(
+                    replace(
+                        c,
+                        cpu_usage_seconds=c.cpu_usage_seconds
+                        + lap * self._container_laps[pod.uid, c.id],
+                    )
+                    if (pod.uid, c.id) in self._container_laps
+                    else c
+                    for c in pod.containers
+                ),
+            )
             if pod.uid in self._pod_laps
             else pod
             for pod in sample.pods

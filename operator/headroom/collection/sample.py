@@ -12,7 +12,7 @@ from typing import Protocol
 
 from headroom.collection.figures import ContainerLimits, DiskFigures, MemoryFigures, QosClass
 
-__all__ = ["CpuTimes", "NodeReader", "PodCounters", "RawSample"]
+__all__ = ["ContainerCounters", "CpuTimes", "NodeReader", "PodCounters", "RawSample"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,13 +24,24 @@ class CpuTimes:
 
 
 @dataclass(frozen=True, slots=True)
+class ContainerCounters:
+    """Cumulative CPU and current memory of one container cgroup below a pod's."""
+
+    id: str
+    """The runtime's container ID, cut to its first 12 characters (``docker ps``'s short ID)."""
+    cpu_usage_seconds: float
+    memory_working_set_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
 class PodCounters:
-    """Cumulative CPU and current memory of one pod's cgroup."""
+    """Cumulative CPU and current memory of one pod's cgroup (and of its containers')."""
 
     uid: str
     qos_class: QosClass
     cpu_usage_seconds: float
     memory_working_set_bytes: int
+    containers: tuple[ContainerCounters, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ computation gives.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from headroom.api.capacityrecommendation import (
     RecommendedSizing,
     SizingPolicy,
 )
+from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
 from headroom.controller.state import (
     ClusterState,
     ExpertInfo,
@@ -37,6 +39,7 @@ from headroom.controller.state import (
     NodeInfo,
     ReportInfo,
 )
+from headroom.recommend.containers import OomRecord, recommend_container, recommend_pod_level
 from headroom.recommend.fit import (
     MAX_LISTED,
     FreeCapacity,
@@ -222,6 +225,7 @@ def _history_version(history: ExpertHistory) -> tuple[object, ...]:
         len(history.cpu.weights),
         history.memory.reference_seconds,
         len(history.memory.weights),
+        tuple((name, _history_version(c)) for name, c in history.containers.items()),
     )
 
 
@@ -269,6 +273,76 @@ def _recommend(
     return cached
 
 
+PerContainer = tuple[list[ContainerSizing] | None, PodLevelRecommendation | None, RecommendedSizing]
+
+
+def _oom_key(records: dict[str, OomRecord] | None) -> tuple[object, ...]:
+    if not records:
+        return ()
+    return tuple(sorted((n, r.count, r.last_at, r.limit_bytes) for n, r in records.items()))
+
+
+def per_container(
+    expert: ExpertInfo,
+    history: ExpertHistory,
+    policy: SizingPolicy,
+    recommended: RecommendedSizing,
+    ooms: dict[str, OomRecord] | None,
+    now: datetime,
+    defaults: SizingDefaults,
+) -> PerContainer:
+    """Each template container's sizing; pod-level limits (and the pod total's OOM floor)."""
+    ooms = ooms or {}
+    sized: list[ContainerSizing] = []
+    for spec in expert.containers:
+        own = history.containers.get(spec.name) or ExpertHistory.new(
+            history.cpu.half_life_seconds, now
+        )
+        oom = ooms.get(spec.name)
+        # Killed at the pod-level limit (none of its own): the pod's figure is raised instead.
+        at_pod_limit = expert.pod_level is not None and spec.memory_limit is None
+        recommendation, cpu_usage, peak = recommend_container(
+            spec, own, policy, defaults, now, None if at_pod_limit else oom
+        )
+        sized.append(
+            ContainerSizing(
+                name=spec.name,
+                sidecar=spec.sidecar,
+                current=spec.resources(),
+                recommended=recommendation,
+                oomKills=oom.model() if oom is not None else None,
+                samples=own.samples,
+                cpuSamples=own.cpu_samples,
+                cpuUsageCores=None if cpu_usage is None else round(cpu_usage, 6),
+                memoryPeakBytes=None if peak is None else math.ceil(peak),
+            )
+        )
+    level = None
+    if expert.pod_level is not None:
+        # A kill of a container without its own limit happened at the pod-level limit.
+        own_limit = {spec.name for spec in expert.containers if spec.memory_limit is not None}
+        pod_kills = [r for n, r in ooms.items() if n not in own_limit and r.last_at is not None]
+        latest = max(pod_kills, key=lambda r: r.last_at or now, default=None)
+        level, memory, reason = recommend_pod_level(
+            expert.pod_level,
+            recommended.cpuRequestCores,
+            recommended.memoryRequestBytes,
+            latest,
+            now,
+            defaults,
+            recommended.memoryReason,
+        )
+        if memory != recommended.memoryRequestBytes:
+            recommended = recommended.model_copy(
+                update={
+                    "memoryRequestBytes": memory,
+                    "memoryRequest": format_memory(memory),
+                    "memoryReason": reason,
+                }
+            )
+    return sized or None, level, recommended
+
+
 def _fit(memo: ExpertMemo, free: FreeCapacity, recommended: RecommendedSizing) -> Fit:
     """The expert's fit; the last batch's model again when its figures are the same."""
     cpu, memory = recommended.cpuRequestCores, recommended.memoryRequestBytes
@@ -312,6 +386,12 @@ def recommend_one(
     recommended, evidence = _recommend(
         memo, policy, current, total_cpu, total_memory, now, defaults
     )
+    ooms = state.ooms.get(key)
+    inputs = (recommended, expert.containers, expert.pod_level, _oom_key(ooms))
+    if memo.containers is None or memo.containers_inputs != inputs:
+        memo.containers = per_container(expert, history, policy, recommended, ooms, now, defaults)
+        memo.containers_inputs = inputs
+    containers, pod_level, recommended = memo.containers
     fit = _fit(memo, free, recommended)
     return CapacityRecommendationStatus(
         observedGeneration=expert.generation,
@@ -321,6 +401,8 @@ def recommend_one(
         fit=fit,
         evidence=evidence,
         history=memo.model,
+        containers=containers,
+        podLevel=pod_level,
         conditions=_conditions(now, problems, history.samples),
     )
 

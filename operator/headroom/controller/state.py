@@ -6,7 +6,14 @@ incrementally (requests per node, usage per expert and node) so a batch
 recompute never walks every pod (STYLE habit 5: indexes, not look-ups).
 
 Usage history is fed here too: each new report adds one observation per pod
-of an expert to that expert's :class:`~headroom.recommend.history.ExpertHistory`.
+of an expert to that expert's :class:`~headroom.recommend.history.ExpertHistory`,
+and one per container to the history of that container's *name*. The agent
+names containers by the first 12 characters of their runtime ID; the Pod's
+``status.containerStatuses`` and ``initContainerStatuses`` (native sidecars)
+give each ID its name. An ID no status names — the pod sandbox (pause), or a
+container whose status has not arrived yet — is not learnt from. OOM kills
+(a container's ``state`` or ``lastState`` terminated with ``OOMKilled``) are
+counted per (expert, container name), each once.
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from headroom.api.capacityrecommendation import Evidence, Fit, RecommendedSizing, UsageHistory
+from headroom.api.containersizing import OomKills
 from headroom.controller.selector import LabelSelector
+from headroom.recommend.containers import (
+    ContainerSpec,
+    OomRecord,
+    container_specs,
+    oom_limit,
+    pod_level_spec,
+)
 from headroom.recommend.fit import FreeCapacity
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.quantities import parse_cpu_cores, parse_memory_bytes, pod_requests
@@ -41,6 +56,8 @@ ExpertKey = tuple[str, str]
 """(namespace, Deployment name)."""
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
+CONTAINER_ID_CHARS = 12
+"""The agent reports container IDs cut to this many characters (see ``collection.cgroups``)."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 UNRESOLVED_GRACE_SECONDS = 30.0
 
@@ -48,6 +65,54 @@ UNRESOLVED_GRACE_SECONDS = 30.0
 def parse_time(text: str) -> datetime:
     """RFC 3339 as the API server writes it."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _container_statuses(
+    spec: Mapping[str, Any], status: Mapping[str, Any]
+) -> tuple[str, tuple[OomKill, ...]]:
+    """Each running container's short ID and name (see ``PodInfo.containers``), and the
+    OOM kills the statuses show.
+
+    Regular containers and native sidecars (init containers with
+    ``restartPolicy: Always``) only: plain init containers are not sized. A
+    kill's limit is the container's memory limit in this Pod (the one it died
+    at), else the pod-level limit.
+    """
+    sidecars = {
+        c.get("name")
+        for c in spec.get("initContainers") or ()
+        if c.get("restartPolicy") == "Always"
+    }
+    statuses = list(status.get("containerStatuses") or ())
+    statuses += [s for s in status.get("initContainerStatuses") or () if s.get("name") in sidecars]
+    if not statuses:
+        return "", ()
+    names: list[str] = []
+    kills: list[OomKill] = []
+    specs: dict[str, ContainerSpec] | None = None
+    for container in statuses:
+        name = container.get("name")
+        if not name:
+            continue
+        name = sys.intern(str(name))
+        runtime_id = str(container.get("containerID") or "").partition("://")[2]
+        if len(runtime_id) >= CONTAINER_ID_CHARS:
+            names.append(runtime_id[:CONTAINER_ID_CHARS] + name)
+        for state in (container.get("state"), container.get("lastState")):
+            terminated = (state or {}).get("terminated") or {}
+            if terminated.get("reason") != "OOMKilled" or not terminated.get("finishedAt"):
+                continue
+            if specs is None:
+                try:
+                    specs = {c.name: c for c in container_specs(spec)}
+                    pod_level = pod_level_spec(spec)
+                except ValueError:
+                    specs, pod_level = {}, None
+            at = parse_time(str(terminated["finishedAt"]))
+            kill = (name, at, oom_limit(specs.get(name), pod_level))
+            if kill not in kills:
+                kills.append(kill)
+    return "\0".join(names), tuple(kills)
 
 
 @dataclass(slots=True)
@@ -71,7 +136,13 @@ class ReportInfo:
     free_cpu: float
     available_memory: int
     received_at: float
-    pods: dict[str, tuple[float | None, int]]
+    pods: dict[str, tuple[float | None, int, ContainerFigures]]
+
+
+ContainerFigures = tuple[tuple[str, float | None, int], ...]
+"""(short container ID, CPU cores or None, working set bytes) of each container of a pod."""
+OomKill = tuple[str, datetime, int | None]
+"""(container name, when it was killed, the memory limit it was killed at or None)."""
 
 
 @dataclass(slots=True)
@@ -85,6 +156,10 @@ class PodInfo:
     cpu_request: float
     memory_request: int
     counted: bool
+    containers: str = ""
+    """Each running container's short ID (12 characters) followed by its name, joined by
+    NUL: one string per pod (at 150,000 pods a tuple of pairs cost 46 MB, this 12 MB)."""
+    oom_kills: tuple[OomKill, ...] = ()
 
 
 @dataclass(slots=True)
@@ -99,6 +174,10 @@ class ExpertInfo:
     cpu_request: float | None
     memory_request: int | None
     generation: int
+    containers: tuple[ContainerSpec, ...] = ()
+    """The template's containers sized on their own (regular ones, then native sidecars)."""
+    pod_level: ContainerSpec | None = None
+    """The template's pod-level ``spec.resources``, when it sets them."""
 
 
 @dataclass(slots=True)
@@ -117,6 +196,9 @@ class ExpertMemo:
     recommendation: tuple[RecommendedSizing, Evidence] | None = None
     fit_figures: Hashable = None
     fit: Fit | None = None
+    containers: Any = None
+    """The per-container sizing (``compute.PerContainer``) and what it was computed from."""
+    containers_inputs: tuple[object, ...] = ()
 
 
 @dataclass
@@ -145,6 +227,11 @@ class ClusterState:
     """What the last batch derived from each expert (see ``compute``)."""
     free: FreeCapacity | None = field(default=None, repr=False)
     """The last batch's free capacity, which the next one updates (see ``fit``)."""
+    ooms: dict[ExpertKey, dict[str, OomRecord]] = field(default_factory=dict)
+    """OOM kills per expert and container name (restored from the stored status)."""
+    restored_ooms: set[ExpertKey] = field(default_factory=set, repr=False)
+    oom_pending: set[str] = field(default_factory=set, repr=False)
+    """Pods with kills not yet attributed to an expert (their ReplicaSet may come later)."""
 
     # --- nodes --------------------------------------------------------------------
 
@@ -197,7 +284,14 @@ class ClusterState:
             available_memory=int(memory["availableBytes"]),
             received_at=time.monotonic() if received_at is None else received_at,
             pods={
-                self._same_uid(p["uid"]): (p.get("cpuCores"), int(p["memoryBytes"]))
+                self._same_uid(p["uid"]): (
+                    p.get("cpuCores"),
+                    int(p["memoryBytes"]),
+                    tuple(
+                        (str(c["id"]), c.get("cpuCores"), int(c["memoryBytes"]))
+                        for c in p.get("containers") or ()
+                    ),
+                )
                 for p in status.get("pods") or []
             },
         )
@@ -243,6 +337,7 @@ class ClusterState:
         Each (pod, report) adds one observation to its expert's history exactly
         once; pods the controller cannot place yet wait for the next batch.
         """
+        self._attribute_oom_kills()
         added = 0
         for name in list(self.unprocessed):
             report = self.reports.get(name)
@@ -257,10 +352,12 @@ class ClusterState:
                 elif key is not None:
                     restored = self.restored_until.get(key)
                     if restored is None or report.collected_at > restored:
-                        cpu, memory = report.pods[uid]
-                        self.history(key, report.collected_at).add_observation(
-                            cpu, memory, report.collected_at
-                        )
+                        cpu, memory, containers = report.pods[uid]
+                        at = report.collected_at
+                        history = self.history(key, at)
+                        history.add_observation(cpu, memory, at)
+                        if containers:
+                            self._observe_containers(history, self.pods[uid], containers, at)
                         added += 1
             # Pods the API never shows (they came and went between watches) stop
             # being looked for once the report is older than the grace period.
@@ -269,10 +366,51 @@ class ClusterState:
             self._total_usage(report)
         return added
 
+    @staticmethod
+    def _observe_containers(
+        history: ExpertHistory, pod: PodInfo, containers: ContainerFigures, at: datetime
+    ) -> None:
+        """One observation per container the Pod's status names (not the sandbox)."""
+        if not pod.containers:
+            return
+        width = CONTAINER_ID_CHARS
+        names = {entry[:width]: entry[width:] for entry in pod.containers.split("\0")}
+        for short, cpu, memory in containers:
+            name = names.get(short)
+            if name is not None:
+                history.container(name, at).add_observation(cpu, memory, at)
+
+    def _attribute_oom_kills(self) -> None:
+        """Count the kills of pods whose expert is known now, each kill once."""
+        for uid in list(self.oom_pending):
+            known, key = self._resolve(uid)
+            if not known:
+                continue
+            self.oom_pending.discard(uid)
+            pod = self.pods.get(uid)
+            if key is None or pod is None:
+                continue
+            records = self.ooms.setdefault(key, {})
+            for name, at, limit in pod.oom_kills:
+                record = records.get(name)
+                if record is None:
+                    record = records[name] = OomRecord()
+                if record.add(at, limit):
+                    log.warning(
+                        "%s/%s: container %s of pod %s was OOM-killed at %s (limit %s)",
+                        key[0],
+                        key[1],
+                        name,
+                        uid,
+                        at.isoformat(),
+                        limit,
+                    )
+                    self._touch()
+
     def _total_usage(self, report: ReportInfo) -> None:
         """What each expert's pods on this node use now (for replicas)."""
         totals: dict[ExpertKey, tuple[float, int, int]] = {}
-        for uid, (cpu, memory) in report.pods.items():
+        for uid, (cpu, memory, _containers) in report.pods.items():
             key = self._resolve(uid)[1]
             if key is None:
                 continue
@@ -308,8 +446,10 @@ class ClusterState:
         except ValueError as error:
             log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), error)
             cpu, memory = None, None
-        phase = (body.get("status") or {}).get("phase")
+        status = body.get("status") or {}
+        phase = status.get("phase")
         node = spec.get("nodeName")
+        containers, kills = _container_statuses(spec, status)
         # One string object per namespace, node and ReplicaSet name, not one per pod.
         info = PodInfo(
             uid=meta["uid"],
@@ -319,10 +459,14 @@ class ClusterState:
             cpu_request=cpu or 0.0,
             memory_request=memory or 0,
             counted=bool(node) and phase not in TERMINAL_PHASES,
+            containers=containers,
+            oom_kills=kills,
         )
         old = self.pods.get(info.uid)
         if old == info:
             return
+        if kills and (old is None or old.oom_kills != kills):
+            self.oom_pending.add(info.uid)
         if old is not None:
             self._count(old, -1)
         self.pods[info.uid] = info
@@ -373,9 +517,11 @@ class ClusterState:
         template = (spec.get("template") or {}).get("spec") or {}
         try:
             cpu, memory = pod_requests(template)
+            containers, pod_level = container_specs(template), pod_level_spec(template)
         except ValueError as error:
             log.warning("deployment %s/%s: %s", key[0], key[1], error)
             cpu, memory = None, None
+            containers, pod_level = (), None
         replicas = spec.get("replicas")
         self.experts[key] = ExpertInfo(
             namespace=key[0],
@@ -386,6 +532,8 @@ class ClusterState:
             cpu_request=cpu,
             memory_request=memory,
             generation=int(meta.get("generation") or 0),
+            containers=containers,
+            pod_level=pod_level,
         )
         self.gone.discard(key)
         self._touch()
@@ -398,6 +546,7 @@ class ClusterState:
             self.memos.pop(key, None)
             self.usage.pop(key, None)
             self.restored_until.pop(key, None)
+            self.ooms.pop(key, None)
             self._touch()
         if key in self.recommendations:
             self.gone.add(key)
@@ -407,6 +556,7 @@ class ClusterState:
         meta = body["metadata"]
         key = (meta.get("namespace", ""), meta["name"])
         self.recommendations[key] = str(meta.get("resourceVersion", ""))
+        self._restore_oom_kills(key, (body.get("status") or {}).get("containers"))
         persisted = (body.get("status") or {}).get("history")
         if persisted and key not in self.histories:
             try:
@@ -419,6 +569,24 @@ class ClusterState:
                 self.restored_until[key] = history.last_sample_at
         if key not in self.experts and key[1]:
             self.gone.add(key)  # a leftover: its Deployment is gone or no longer an expert
+
+    def _restore_oom_kills(self, key: ExpertKey, containers: Any) -> None:
+        """Take the stored OOM kill counts (once per key: later writes are our own)."""
+        if key in self.restored_ooms or not isinstance(containers, list):
+            return
+        self.restored_ooms.add(key)
+        for container in containers:
+            kills = container.get("oomKills") if isinstance(container, Mapping) else None
+            if not kills:
+                continue
+            try:
+                stored = OomKills.model_validate(kills)
+            except ValueError as error:
+                log.warning("%s/%s: ignoring unreadable OOM kills: %s", key[0], key[1], error)
+                continue
+            name = str(container.get("name", ""))
+            record = self.ooms.setdefault(key, {}).setdefault(name, OomRecord())
+            record.restore(stored)
 
     def delete_recommendation(self, namespace: str, name: str) -> None:
         """A CapacityRecommendation is gone (deleted by us, GC or a user)."""

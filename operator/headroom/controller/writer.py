@@ -32,6 +32,7 @@ from headroom.controller import metrics
 from headroom.controller.events import build_event, event_path
 from headroom.controller.state import ExpertInfo, ExpertKey
 from headroom.kube.client import ApiError, KubeClient
+from headroom.recommend.quantities import format_memory
 
 __all__ = ["RecommendationWriter", "recommendation_path"]
 
@@ -56,6 +57,14 @@ def _object(expert: ExpertInfo, metadata: dict[str, Any]) -> dict[str, Any]:
 
 _REASONS = {"replicasReason", "cpuReason", "memoryReason"}
 _FIT_EXCLUSIONS = {"excludedNodes", "excludedNodeCount"}
+_LIMIT_REASONS = {"cpuLimitReason", "memoryLimitReason"}
+_CONTAINER_MOVING: dict[str, Any] = {
+    "samples": True,
+    "cpuSamples": True,
+    "cpuUsageCores": True,
+    "memoryPeakBytes": True,
+    "recommended": _REASONS | _LIMIT_REASONS,
+}
 
 
 def _dump(model: ApiModel | None, **options: Any) -> Any:
@@ -76,6 +85,8 @@ def _signature(status: CapacityRecommendationStatus) -> str:
         _dump(status.recommended, exclude=_REASONS),
         _dump(status.fit, include=_FIT_EXCLUSIONS),
         [_dump(c, exclude={"lastTransitionTime"}) for c in status.conditions],
+        [_dump(c, exclude=_CONTAINER_MOVING) for c in status.containers or ()],
+        _dump(status.podLevel, exclude=_LIMIT_REASONS),
     )
     return json.dumps(parts, sort_keys=True)
 
@@ -110,6 +121,16 @@ def _status_written_at(meta: Mapping[str, Any]) -> datetime | None:
         return max(datetime.fromisoformat(str(t).replace("Z", "+00:00")) for t in times)
     except ValueError:
         return None
+
+
+def _deployment_ref(expert: ExpertInfo) -> dict[str, str]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": expert.name,
+        "namespace": expert.namespace,
+        "uid": expert.uid,
+    }
 
 
 @dataclass
@@ -207,6 +228,7 @@ class RecommendationWriter:
             return False
         if last is None or self._material(last.status, status):
             self._post_change_event(expert, last.status if last else None, status, now)
+        self._post_oom_events(expert, last.status if last else None, status, now)
         self.written[key] = _Written(_signature(status), self.clock(), status, version)
         metrics.RECOMMENDATIONS_WRITTEN.labels("status").inc()
         return True
@@ -313,22 +335,52 @@ class RecommendationWriter:
             f"recommend {rec.replicas} replicas × {rec.cpuRequest} CPU, {rec.memoryRequest} memory"
             f"{was}; {new.fit.additionalReplicas if new.fit else 0} more fit now"
         )
-        involved = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "name": expert.name,
-            "namespace": expert.namespace,
-            "uid": expert.uid,
-        }
         self._post(
             build_event(
-                involved=involved,
+                involved=_deployment_ref(expert),
                 reason="RecommendationChanged",
                 message=message,
                 now=now,
                 identity=self.identity,
             )
         )
+
+    def _post_oom_events(
+        self,
+        expert: ExpertInfo,
+        old: CapacityRecommendationStatus | None,
+        new: CapacityRecommendationStatus,
+        now: datetime,
+    ) -> None:
+        """A Warning Event on the Deployment for each container with kills not reported yet."""
+        before = {
+            c.name: c.oomKills.count for c in (old.containers if old else None) or () if c.oomKills
+        }
+        for container in new.containers or ():
+            kills = container.oomKills
+            if kills is None or kills.count <= before.get(container.name, 0):
+                continue
+            limit = (
+                "no limit of its own"
+                if kills.limitBytes is None
+                else f"its {format_memory(kills.limitBytes)} limit"
+            )
+            rec = container.recommended
+            advice = f"; recommend memory {rec.memoryRequest} (request and limit)" if rec else ""
+            self._post(
+                build_event(
+                    involved=_deployment_ref(expert),
+                    reason="OOMKilled",
+                    message=(
+                        f"container {container.name} was OOM-killed at {limit} "
+                        f"({kills.count} kill{'s' if kills.count != 1 else ''}, the last at "
+                        f"{kills.lastKilledAt.isoformat()}){advice}"
+                    ),
+                    now=now,
+                    identity=self.identity,
+                    kind="Warning",
+                )
+            )
 
     def _post(self, event: dict[str, Any]) -> None:
         try:

@@ -5,7 +5,8 @@ Every cycle the controller adds one observation per running pod of the expert
 the working set). CPU goes into a decaying histogram for its percentile,
 memory into another for its peak (see :mod:`headroom.recommend.histogram`).
 Samples are per pod, not per replica set: a request is per pod, so its
-evidence must be too.
+evidence must be too. Each container (by name) has a history of its own in
+``containers``, fed the same way from the container figures under each pod.
 
 The history lives in the CapacityRecommendation status
 (:class:`headroom.api.UsageHistory`), so a restarted or failed-over controller
@@ -15,10 +16,10 @@ does not start from nothing — VPA keeps the same in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from headroom.api.capacityrecommendation import UsageHistory
+from headroom.api.capacityrecommendation import ContainerHistory, UsageHistory
 from headroom.recommend.histogram import DecayingHistogram
 
 __all__ = ["ExpertHistory"]
@@ -34,6 +35,8 @@ class ExpertHistory:
     cpu_samples: int = 0
     first_sample_at: datetime | None = None
     last_sample_at: datetime | None = None
+    containers: dict[str, ExpertHistory] = field(default_factory=dict)
+    """Each container's own history, by container name (none of them has containers)."""
 
     @classmethod
     def new(cls, half_life_seconds: float, now: datetime) -> ExpertHistory:
@@ -60,10 +63,27 @@ class ExpertHistory:
         if self.last_sample_at is None or at > self.last_sample_at:
             self.last_sample_at = at
 
+    def container(self, name: str, now: datetime) -> ExpertHistory:
+        """The history of the container ``name``, created empty on first use."""
+        found = self.containers.get(name)
+        if found is None:
+            found = self.containers[name] = ExpertHistory.new(self.cpu.half_life_seconds, now)
+        return found
+
     def prune(self, now: datetime, window_seconds: float) -> None:
-        """Forget buckets that fell out of the window and compact both histograms."""
+        """Forget buckets that fell out of the window and compact both histograms.
+
+        A container whose last sample left the window is forgotten whole (it
+        was renamed or removed).
+        """
         self.cpu.prune(now, window_seconds)
         self.memory.prune(now, window_seconds)
+        for name, history in list(self.containers.items()):
+            last = history.last_sample_at
+            if last is not None and (now - last).total_seconds() > window_seconds:
+                del self.containers[name]
+            else:
+                history.prune(now, window_seconds)
 
     def to_model(self) -> UsageHistory:
         """The persisted form (exact: :meth:`from_model` gives the same percentiles and peaks)."""
@@ -74,11 +94,25 @@ class ExpertHistory:
             cpuSamples=self.cpu_samples,
             firstSampleAt=self.first_sample_at,
             lastSampleAt=self.last_sample_at,
+            containers=[
+                ContainerHistory(
+                    name=name,
+                    cpu=history.cpu.to_model(),
+                    memory=history.memory.to_model(),
+                    samples=history.samples,
+                    cpuSamples=history.cpu_samples,
+                    firstSampleAt=history.first_sample_at,
+                    lastSampleAt=history.last_sample_at,
+                )
+                for name, history in sorted(self.containers.items())
+            ]
+            or None,
         )
 
     @classmethod
-    def from_model(cls, model: UsageHistory) -> ExpertHistory:
+    def from_model(cls, model: UsageHistory | ContainerHistory) -> ExpertHistory:
         """Read a persisted history back; :class:`ValueError` when it is inconsistent."""
+        containers = model.containers if isinstance(model, UsageHistory) else None
         return cls(
             cpu=DecayingHistogram.from_model(model.cpu),
             memory=DecayingHistogram.from_model(model.memory),
@@ -86,4 +120,5 @@ class ExpertHistory:
             cpu_samples=model.cpuSamples,
             first_sample_at=model.firstSampleAt,
             last_sample_at=model.lastSampleAt,
+            containers={c.name: cls.from_model(c) for c in containers or ()},
         )

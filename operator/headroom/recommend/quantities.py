@@ -39,6 +39,7 @@ __all__ = [
     "parse_cpu_cores",
     "parse_memory_bytes",
     "parse_quantity",
+    "pod_level_requests",
     "pod_requests",
     "round_up_cpu_cores",
     "round_up_memory_bytes",
@@ -254,15 +255,41 @@ def sum_container_requests(
     )
 
 
-def pod_requests(pod_spec: Mapping[str, Any]) -> tuple[float | None, int | None]:
-    """:func:`sum_container_requests` for a pod (template) spec, plus its ``overhead``.
+def pod_level_requests(pod_spec: Mapping[str, Any]) -> tuple[float | None, int | None]:
+    """The pod-level ``spec.resources`` requests (PodLevelResources): ``(cpu, memory)``.
 
-    The pod overhead a RuntimeClass sets (``spec.overhead``) is added to what
-    the containers ask for, as the scheduler adds it.
+    A resource with only a pod-level limit counts as requesting that limit
+    (the API server defaults the pod-level request to it). ``None`` for a
+    resource the pod level does not name.
+    """
+    resources = pod_spec.get("resources")
+    if not resources:
+        return None, None
+    cpu = _request({"resources": resources}, "cpu")
+    memory = _request({"resources": resources}, "memory")
+    return (
+        None if cpu is None else float(cpu),
+        None if memory is None else math.ceil(memory),
+    )
+
+
+def pod_requests(pod_spec: Mapping[str, Any]) -> tuple[float | None, int | None]:
+    """What a pod (template) asks the scheduler for, as ``resource.PodRequests`` counts it.
+
+    Pod-level ``spec.resources`` (PodLevelResources, on by default in
+    Kubernetes 1.37) stand for the whole pod: a resource they name is counted
+    at that figure, whatever the containers ask; the others are
+    :func:`sum_container_requests`. The pod overhead a RuntimeClass sets
+    (``spec.overhead``) is added to either, as the scheduler adds it.
     """
     cpu, memory = sum_container_requests(
         pod_spec.get("containers") or [], pod_spec.get("initContainers") or []
     )
+    pod_cpu, pod_memory = pod_level_requests(pod_spec)
+    if pod_cpu is not None:
+        cpu = pod_cpu
+    if pod_memory is not None:
+        memory = pod_memory
     overhead = pod_spec.get("overhead") or {}
     if "cpu" in overhead:
         cpu = (cpu or 0.0) + parse_cpu_cores(overhead["cpu"])

@@ -7,7 +7,8 @@ total per node, so memory grows with the nodes, not the pods.
 
 **Requested** is what the scheduler counts: the requests of every pod bound
 to the node (``spec.nodeName``) that is neither Succeeded nor Failed, summed
-per pod as the scheduler does (init containers, sidecars, overhead —
+per pod as the scheduler does (init containers, sidecars, pod-level
+``spec.resources``, overhead —
 :func:`~headroom.recommend.quantities.pod_requests`). Nothing else holds this
 figure (reports carry usage, recommendations per-expert sums), so the Pods
 are read. **Used** is the agent's measure (logical cores × utilisation, used
@@ -131,6 +132,7 @@ class ReportBuilder:
                     for c in spec.get("initContainers") or []
                 ],
                 spec.get("overhead"),
+                spec.get("resources"),
             )
         )
         found = self._request_cache.get(key)
@@ -179,6 +181,8 @@ class ReportBuilder:
                 fit=status.fit if status else None,
                 conditions=conditions,
                 message=message,
+                containers=status.containers if status else None,
+                podLevel=status.podLevel if status else None,
             )
         )
 

@@ -14,7 +14,7 @@ from headroom import __version__
 if TYPE_CHECKING:
     from headroom.report.view import ClusterReport
 
-__all__ = ["add_arguments", "run_report", "serialise"]
+__all__ = ["add_arguments", "export", "run_report", "serialise"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o",
         "--output",
-        choices=["table", "json", "yaml"],
-        help="table (default; plain text when not a terminal), json or yaml",
+        choices=["table", "json", "yaml", "patch", "csv"],
+        help="table (default; plain text when not a terminal), json, yaml; for experts also "
+        "patch (a strategic-merge patch per Deployment, for kubectl patch or apply "
+        "--server-side) or csv (a row per container and per pod total)",
     )
     parser.add_argument(
         "--html",
@@ -56,6 +58,23 @@ def serialise(report: ClusterReport, fmt: str) -> str:
     return str(yaml.safe_dump(data, sort_keys=False)).rstrip()
 
 
+def export(report: ClusterReport, fmt: str) -> str:
+    """``-o patch`` (one YAML document per Deployment with advice) or ``-o csv``."""
+    from headroom.report.export import csv_rows, deployment_patch, to_csv
+
+    if fmt == "csv":
+        return to_csv(
+            row for e in report.experts for row in csv_rows(e.namespace, e.name, e.status())
+        ).rstrip("\n")
+    import yaml
+
+    patches = [deployment_patch(e.namespace, e.name, e.status()) for e in report.experts]
+    found = [p for p in patches if p is not None]
+    if not found:
+        return "# no recommendations yet"
+    return str(yaml.safe_dump_all(found, sort_keys=False)).rstrip()
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Read the cluster once and show it as asked; 1 with a message when it cannot be read."""
     from headroom.kube.client import ApiError, KubeClient
@@ -72,7 +91,7 @@ def run_report(args: argparse.Namespace) -> int:
         client = KubeClient(config, timeout=60.0, user_agent=f"headroom-report/{__version__}")
         report = read_cluster(
             client,
-            nodes=args.what in ("all", "nodes"),
+            nodes=args.what in ("all", "nodes") and args.output not in ("patch", "csv"),
             experts=args.what in ("all", "experts"),
             namespace=args.namespace,
             node_selector=args.node_selector,
@@ -93,7 +112,9 @@ def run_report(args: argparse.Namespace) -> int:
         if args.output is None:
             return 0
     fmt = args.output or "table"
-    if fmt == "table":
+    if fmt in ("patch", "csv"):
+        print(export(report, fmt))
+    elif fmt == "table":
         from headroom.report.terminal import print_tables
 
         print_tables(

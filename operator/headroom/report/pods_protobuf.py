@@ -67,6 +67,7 @@ _MESSAGES: dict[str, list[tuple[str, int, int, int, str | None]]] = {
         ("nodeName", 10, _STRING, _OPTIONAL, None),
         ("initContainers", 20, _MESSAGE, _REPEATED, "Container"),
         ("overhead", 32, _MESSAGE, _REPEATED, "QuantityMap"),
+        ("resources", 40, _MESSAGE, _OPTIONAL, "ResourceRequirements"),
     ],
     "PodStatus": [("phase", 1, _STRING, _OPTIONAL, None)],
     "Pod": [
@@ -134,15 +135,18 @@ def _quantities(entries: Any) -> dict[str, str]:
     return {key: value.string for key, value in entries.items()}
 
 
+def _resources(resources: Any) -> dict[str, Any]:
+    return {
+        kind: _quantities(entries)
+        for kind, entries in (("limits", resources.limits), ("requests", resources.requests))
+        if entries
+    }
+
+
 def _container(container: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if container.HasField("resources"):
-        resources = container.resources
-        found["resources"] = {
-            kind: _quantities(entries)
-            for kind, entries in (("limits", resources.limits), ("requests", resources.requests))
-            if entries
-        }
+        found["resources"] = _resources(container.resources)
     if container.HasField("restartPolicy"):
         found["restartPolicy"] = container.restartPolicy
     return found
@@ -158,6 +162,8 @@ def _pod(pod: Any) -> dict[str, Any]:
         shaped["initContainers"] = [_container(c) for c in spec.initContainers]
     if spec.overhead:
         shaped["overhead"] = _quantities(spec.overhead)
+    if spec.HasField("resources"):  # pod-level resources (PodLevelResources)
+        shaped["resources"] = _resources(spec.resources)
     return {
         "metadata": {"name": pod.metadata.name, "namespace": pod.metadata.namespace},
         "spec": shaped,

@@ -134,7 +134,55 @@ def experts_table(report: ClusterReport, plain: bool) -> Table:
         )
     for expert in report.experts:
         table.add_row(*_expert_row(expert))
+        for row in _container_rows(expert):
+            table.add_row(*row, style="dim" if plain else None)
     return table
+
+
+def _container_rows(expert: ExpertView) -> list[list[Text | str]]:
+    """One row per container under its expert: requests current → recommended, limits, OOM."""
+    rows: list[list[Text | str]] = []
+    containers = expert.containers or []
+    if expert.podLevel is not None:
+        level = expert.podLevel
+        rows.append(
+            [
+                "  (pod-level resources)",
+                "",
+                "",
+                _change(level.current.memoryLimit, level.memoryLimit),
+                "",
+                "",
+                f"memory limit; {level.memoryLimitReason}",
+            ]
+        )
+    for container in containers:
+        now, advice, kills = container.current, container.recommended, container.oomKills
+        notes = []
+        if container.sidecar:
+            notes.append("sidecar")
+        if advice is not None:
+            notes.append(
+                f"mem limit {(now.memoryLimit if now else None) or '-'} → {advice.memoryLimit}"
+            )
+            if advice.cpuLimit is not None:
+                notes.append(f"cpu limit → {advice.cpuLimit}")
+        if kills is not None:
+            notes.append(f"OOM-killed ×{kills.count}, last {kills.lastKilledAt:%Y-%m-%d %H:%M}Z")
+        rows.append(
+            [
+                f"  └ {container.name}",
+                "",
+                _change(now.cpuRequest if now else None, advice.cpuRequest if advice else None),
+                _change(
+                    now.memoryRequest if now else None, advice.memoryRequest if advice else None
+                ),
+                "",
+                "",
+                "; ".join(notes),
+            ]
+        )
+    return rows
 
 
 def _summary(report: ClusterReport) -> str:

@@ -15,7 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from headroom.api.capacityrecommendation import CurrentSizing, Fit, RecommendedSizing
+from headroom.api.capacityrecommendation import (
+    CapacityRecommendationStatus,
+    CurrentSizing,
+    Fit,
+    RecommendedSizing,
+)
+from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
 
 __all__ = ["ClusterReport", "DiskView", "ExpertView", "NodeView", "Summary"]
 
@@ -69,6 +75,22 @@ class ExpertView(_View):
     fit: Fit | None
     conditions: dict[str, str] = Field(description="condition type → status")
     message: str | None = Field(description="why there is no recommendation yet, if so")
+    containers: list[ContainerSizing] | None = Field(
+        default=None, description="each container: current and recommended, OOM kills"
+    )
+    podLevel: PodLevelRecommendation | None = Field(
+        default=None, description="pod-level spec.resources: their current and recommended limits"
+    )
+
+    def status(self) -> CapacityRecommendationStatus:
+        """The recommendation's status as far as this view holds it (for the exports)."""
+        return CapacityRecommendationStatus(
+            current=self.current,
+            recommended=self.recommended,
+            fit=self.fit,
+            containers=self.containers,
+            podLevel=self.podLevel,
+        )
 
 
 class Summary(_View):
