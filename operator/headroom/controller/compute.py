@@ -23,6 +23,7 @@ from datetime import datetime
 
 from headroom.api import CapacityRecommendationStatus, Condition
 from headroom.api.capacityrecommendation import (
+    Confidence,
     CurrentSizing,
     Evidence,
     Fit,
@@ -37,6 +38,7 @@ from headroom.controller.state import (
     NodeInfo,
     ReportInfo,
 )
+from headroom.recommend.confidence import columns, confidence, confident_condition
 from headroom.recommend.fit import (
     MAX_LISTED,
     FreeCapacity,
@@ -47,6 +49,7 @@ from headroom.recommend.fit import (
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults, policy_from_annotations
 from headroom.recommend.quantities import format_cpu, format_memory
+from headroom.recommend.replicas import Autoscaler, DisruptionBudget, record_total_cpu
 from headroom.recommend.sizing import recommend
 
 __all__ = ["BatchResult", "batch_free_capacity", "compute_batch", "node_capacities"]
@@ -183,6 +186,12 @@ def _conditions(now: datetime, problems: list[str], samples: int) -> list[Condit
     return conditions
 
 
+def _confident(figures: Confidence, now: datetime) -> Condition:
+    condition = confident_condition(figures)
+    condition.lastTransitionTime = now
+    return condition
+
+
 def _policy(
     defaults: SizingDefaults, annotations: dict[str, str]
 ) -> tuple[SizingPolicy, list[str]]:
@@ -222,6 +231,9 @@ def _history_version(history: ExpertHistory) -> tuple[object, ...]:
         len(history.cpu.weights),
         history.memory.reference_seconds,
         len(history.memory.weights),
+        history.total_cpu_samples,
+        None if history.total_cpu is None else history.total_cpu.reference_seconds,
+        None if history.total_cpu is None else len(history.total_cpu.weights),
     )
 
 
@@ -242,6 +254,8 @@ def _recommend(
     total_memory: int | None,
     now: datetime,
     defaults: SizingDefaults,
+    budget: DisruptionBudget | None = None,
+    autoscaler: Autoscaler | None = None,
 ) -> tuple[RecommendedSizing, Evidence]:
     """``recommend``, reused while its inputs are the same objects and figures.
 
@@ -249,7 +263,7 @@ def _recommend(
     unchanged history: a bucket leaving the window is dropped by the prune,
     which changes the history's version.
     """
-    inputs = (policy, current, total_cpu, total_memory, defaults)
+    inputs = (policy, current, total_cpu, total_memory, defaults, budget, autoscaler)
     cached = memo.recommendation
     if (
         cached is None
@@ -264,6 +278,8 @@ def _recommend(
             now,
             defaults=defaults,
             total_memory_usage_bytes=total_memory,
+            budget=budget,
+            autoscaler=autoscaler,
         )
         memo.inputs = inputs
     return cached
@@ -302,17 +318,28 @@ def recommend_one(
     key = (expert.namespace, expert.name)
     policy, problems = _policy(defaults, expert.annotations)
     history = state.history(key, now)
-    history.prune(now, defaults.window_seconds)
     per_node = state.usage.get(key, {})
     fresh = [usage for node, usage in per_node.items() if node in fresh_nodes]
     total_cpu = sum(u[0] for u in fresh) if fresh else None
     total_memory = sum(u[1] for u in fresh) if fresh else None
+    # Before the prune, which rounds what was added (the memo's version relies on it).
+    record_total_cpu(history, total_cpu, now, defaults.load_sample_seconds)
+    history.prune(now, defaults.window_seconds)
     current = _current(expert)
     memo = _memo(state, key, history)
     recommended, evidence = _recommend(
-        memo, policy, current, total_cpu, total_memory, now, defaults
+        memo,
+        policy,
+        current,
+        total_cpu,
+        total_memory,
+        now,
+        defaults,
+        state.budget_of(expert),
+        state.autoscaler_of(key),
     )
     fit = _fit(memo, free, recommended)
+    sure = confidence(history, defaults)
     return CapacityRecommendationStatus(
         observedGeneration=expert.generation,
         policy=policy,
@@ -321,7 +348,9 @@ def recommend_one(
         fit=fit,
         evidence=evidence,
         history=memo.model,
-        conditions=_conditions(now, problems, history.samples),
+        confidence=sure,
+        columns=columns(recommended, sure.confident),
+        conditions=[*_conditions(now, problems, history.samples), _confident(sure, now)],
     )
 
 

@@ -5,7 +5,10 @@ Every cycle the controller adds one observation per running pod of the expert
 the working set). CPU goes into a decaying histogram for its percentile,
 memory into another for its peak (see :mod:`headroom.recommend.histogram`).
 Samples are per pod, not per replica set: a request is per pod, so its
-evidence must be too.
+evidence must be too. A third histogram holds the expert's *total* CPU (all
+its pods together), sampled at a fixed cadence by the caller (see
+:func:`headroom.recommend.replicas.record_total_cpu`): replicas follow the load
+over the window, not the load of the moment.
 
 The history lives in the CapacityRecommendation status
 (:class:`headroom.api.UsageHistory`), so a restarted or failed-over controller
@@ -34,6 +37,10 @@ class ExpertHistory:
     cpu_samples: int = 0
     first_sample_at: datetime | None = None
     last_sample_at: datetime | None = None
+    total_cpu: DecayingHistogram | None = None
+    """The expert's total CPU; ``None`` until the first total is recorded."""
+    total_cpu_samples: int = 0
+    last_total_cpu_at: datetime | None = None
 
     @classmethod
     def new(cls, half_life_seconds: float, now: datetime) -> ExpertHistory:
@@ -42,6 +49,14 @@ class ExpertHistory:
             cpu=DecayingHistogram.for_cpu(half_life_seconds, now),
             memory=DecayingHistogram.for_memory(half_life_seconds, now),
         )
+
+    def add_total_cpu(self, cores: float, at: datetime) -> None:
+        """Add one sample of the expert's total CPU (all pods) observed at ``at``, weight 1."""
+        if self.total_cpu is None:
+            self.total_cpu = DecayingHistogram.for_cpu(self.cpu.half_life_seconds, at)
+        self.total_cpu.add_sample(cores, 1.0, at)
+        self.total_cpu_samples += 1
+        self.last_total_cpu_at = at
 
     def add_observation(self, cpu_cores: float | None, memory_bytes: int, at: datetime) -> None:
         """Add one pod's usage observed at ``at``, each sample with weight 1.
@@ -64,6 +79,8 @@ class ExpertHistory:
         """Forget buckets that fell out of the window and compact both histograms."""
         self.cpu.prune(now, window_seconds)
         self.memory.prune(now, window_seconds)
+        if self.total_cpu is not None:
+            self.total_cpu.prune(now, window_seconds)
 
     def to_model(self) -> UsageHistory:
         """The persisted form (exact: :meth:`from_model` gives the same percentiles and peaks)."""
@@ -74,6 +91,9 @@ class ExpertHistory:
             cpuSamples=self.cpu_samples,
             firstSampleAt=self.first_sample_at,
             lastSampleAt=self.last_sample_at,
+            totalCpu=None if self.total_cpu is None else self.total_cpu.to_model(),
+            totalCpuSamples=self.total_cpu_samples,
+            lastTotalCpuAt=self.last_total_cpu_at,
         )
 
     @classmethod
@@ -86,4 +106,9 @@ class ExpertHistory:
             cpu_samples=model.cpuSamples,
             first_sample_at=model.firstSampleAt,
             last_sample_at=model.lastSampleAt,
+            total_cpu=None
+            if model.totalCpu is None
+            else DecayingHistogram.from_model(model.totalCpu),
+            total_cpu_samples=model.totalCpuSamples,
+            last_total_cpu_at=model.lastTotalCpuAt,
         )
