@@ -27,6 +27,7 @@ from headroom.api.capacityrecommendation import (
     CurrentSizing,
     Evidence,
     Fit,
+    RecommendationColumns,
     RecommendedSizing,
     SizingPolicy,
 )
@@ -186,10 +187,29 @@ def _conditions(now: datetime, problems: list[str], samples: int) -> list[Condit
     return conditions
 
 
-def _confident(figures: Confidence, now: datetime) -> Condition:
-    condition = confident_condition(figures)
-    condition.lastTransitionTime = now
-    return condition
+def _confidence(
+    memo: ExpertMemo, recommended: RecommendedSizing, defaults: SizingDefaults
+) -> tuple[Confidence, RecommendationColumns, Condition]:
+    """Confidence, REC columns and the ``Confident`` condition, again while their inputs stay.
+
+    They follow from the history (its version) and the recommendation only;
+    the condition returned is a template, copied into each status.
+    """
+    inputs = (memo.version, recommended, defaults)
+    known = memo.confidence_inputs
+    if (
+        memo.confidence is None
+        or not isinstance(known, tuple)
+        or any(a is not b and a != b for a, b in zip(known, inputs, strict=True))
+    ):
+        figures = confidence(memo.history, defaults)
+        memo.confidence = (
+            figures,
+            columns(recommended, figures.confident),
+            confident_condition(figures),
+        )
+        memo.confidence_inputs = inputs
+    return memo.confidence
 
 
 def _policy(
@@ -322,9 +342,9 @@ def recommend_one(
     fresh = [usage for node, usage in per_node.items() if node in fresh_nodes]
     total_cpu = sum(u[0] for u in fresh) if fresh else None
     total_memory = sum(u[1] for u in fresh) if fresh else None
-    # Before the prune, which rounds what was added (the memo's version relies on it).
-    record_total_cpu(history, total_cpu, now, defaults.load_sample_seconds)
-    history.prune(now, defaults.window_seconds)
+    # Pruned as it is added (once a minute), not in every batch.
+    record_total_cpu(history, total_cpu, now, defaults.load_sample_seconds, defaults.window_seconds)
+    history.prune(now, defaults.window_seconds, total=False)
     current = _current(expert)
     memo = _memo(state, key, history)
     recommended, evidence = _recommend(
@@ -339,7 +359,7 @@ def recommend_one(
         state.autoscaler_of(key),
     )
     fit = _fit(memo, free, recommended)
-    sure = confidence(history, defaults)
+    sure, shown, confident = _confidence(memo, recommended, defaults)
     return CapacityRecommendationStatus(
         observedGeneration=expert.generation,
         policy=policy,
@@ -349,8 +369,11 @@ def recommend_one(
         evidence=evidence,
         history=memo.model,
         confidence=sure,
-        columns=columns(recommended, sure.confident),
-        conditions=[*_conditions(now, problems, history.samples), _confident(sure, now)],
+        columns=shown,
+        conditions=[
+            *_conditions(now, problems, history.samples),
+            confident.model_copy(update={"lastTransitionTime": now}),
+        ],
     )
 
 

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from headroom.api.capacityrecommendation import Evidence, Fit, RecommendedSizing, UsageHistory
+from headroom.api.capacityrecommendation import (
+    Confidence,
+    Evidence,
+    Fit,
+    RecommendationColumns,
+    RecommendedSizing,
+    UsageHistory,
+)
+from headroom.api.common import Condition
 from headroom.controller.selector import LabelSelector, SelectorError
 from headroom.recommend.fit import FreeCapacity
 from headroom.recommend.history import ExpertHistory
@@ -163,6 +171,9 @@ class ExpertMemo:
     recommendation: tuple[RecommendedSizing, Evidence] | None = None
     fit_figures: Hashable = None
     fit: Fit | None = None
+    confidence_inputs: Hashable = None
+    confidence: tuple[Confidence, RecommendationColumns, Condition] | None = None
+    """The confidence figures, the REC columns and the ``Confident`` condition (a template)."""
 
 
 @dataclass

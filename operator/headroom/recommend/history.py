@@ -75,11 +75,15 @@ class ExpertHistory:
         if self.last_sample_at is None or at > self.last_sample_at:
             self.last_sample_at = at
 
-    def prune(self, now: datetime, window_seconds: float) -> None:
-        """Forget buckets that fell out of the window and compact both histograms."""
+    def prune(self, now: datetime, window_seconds: float, *, total: bool = True) -> None:
+        """Forget buckets that fell out of the window and compact the histograms.
+
+        ``total=False`` leaves the total-CPU histogram alone: the controller prunes
+        it when it adds to it, once a minute, rather than in every batch.
+        """
         self.cpu.prune(now, window_seconds)
         self.memory.prune(now, window_seconds)
-        if self.total_cpu is not None:
+        if total and self.total_cpu is not None:
             self.total_cpu.prune(now, window_seconds)
 
     def to_model(self) -> UsageHistory:

@@ -131,13 +131,19 @@ class WindowLoad:
 
 
 def record_total_cpu(
-    history: ExpertHistory, total_cores: float | None, at: datetime, every_seconds: float
+    history: ExpertHistory,
+    total_cores: float | None,
+    at: datetime,
+    every_seconds: float,
+    window_seconds: float | None = None,
 ) -> bool:
     """Add the expert's total CPU at ``at`` when ``every_seconds`` passed since the last one.
 
     Returns whether a sample was added. Nothing is added without a figure
     (no fresh report) or before the cadence is due, so every sample stands
-    for the same time whatever the number of batches.
+    for the same time whatever the number of batches. With ``window_seconds``
+    the total-CPU histogram is pruned right after a sample is added (so a
+    batch need not prune it: it changes only here).
     """
     if total_cores is None or not math.isfinite(total_cores) or total_cores < 0:
         return False
@@ -145,6 +151,8 @@ def record_total_cpu(
     if last is not None and (at - last).total_seconds() < every_seconds:
         return False
     history.add_total_cpu(total_cores, at)
+    if window_seconds is not None and history.total_cpu is not None:
+        history.total_cpu.prune(at, window_seconds)
     return True
 
 
