@@ -189,3 +189,21 @@ def test_narrowing_bounds_alone_write_nothing_but_new_hpa_bounds_raise_an_event(
     moved.recommended.hpa.maxReplicas = 9
     assert _signature(moved) != _signature(first)
     assert writer._material(first, moved)
+
+
+def test_a_relist_forgets_hpas_and_budgets_deleted_while_no_watch_ran() -> None:
+    from tests.unit.test_controller_runtime import runtime
+
+    rt, _ = runtime()
+    rt._autoscaler_event("ADDED", hpa())
+    rt._autoscaler_event("ADDED", hpa("kept", target="expert-b"))
+    rt._budget_event("ADDED", pdb("gone", {}, minAvailable=1))
+    rt._budget_event("ADDED", pdb("kept", {}, minAvailable=1))
+    rt._autoscalers_listed({("team", "kept")})
+    rt._budgets_listed({("team", "kept")})
+    assert set(rt.state.autoscalers) == {("team", "kept")}
+    assert rt.state.autoscaler_of(("team", "expert-a")) is None
+    assert set(rt.state.budgets["team"]) == {"kept"}
+    rt._autoscaler_event("DELETED", hpa("kept", target="expert-b"))
+    rt._budget_event("DELETED", pdb("kept", {}))
+    assert not rt.state.autoscalers and not rt.state.budgets
