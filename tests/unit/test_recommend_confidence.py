@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
 
-from headroom.api.capacityrecommendation import CurrentSizing
+from headroom.api.capacityrecommendation import CurrentSizing, SizingPolicy
 from headroom.recommend.confidence import (
     bounds_factor,
     columns,
@@ -18,6 +19,18 @@ from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults
 from headroom.recommend.replicas import Autoscaler
 from headroom.recommend.sizing import recommend
+from tests.unit.test_recommend_properties import (
+    RUNS,
+    Sample,
+    currents,
+    history_of,
+    offsets,
+    policies,
+    samples,
+    sizing_defaults,
+    totals,
+)
+from tests.unit.test_recommend_properties import T0 as T1
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = 86_400.0
@@ -131,3 +144,24 @@ def test_no_history_at_all_has_the_widest_bounds_within_the_request_limits() -> 
     assert bounds is not None and bounds.factor == 100
     assert (bounds.cpuLower, bounds.cpuUpper) == ("10m", "50")  # 500m ÷ / × 100
     assert bounds.memoryUpper == "100Gi"
+
+
+@RUNS
+@given(samples, sizing_defaults(), policies(), currents, totals, offsets)
+def test_bounds_always_hold_the_recommendation(
+    given_samples: list[Sample],
+    defaults: SizingDefaults,
+    policy: SizingPolicy,
+    current: CurrentSizing,
+    total: float | None,
+    now_offset: int,
+) -> None:
+    history = history_of(given_samples, defaults.half_life_seconds)
+    now = T1 + timedelta(seconds=now_offset)
+    recommended, _ = recommend(history, policy, current, total, now, defaults=defaults)
+    bounds = recommended.bounds
+    assert bounds is not None and 1 <= bounds.factor <= 100
+    assert defaults.min_cpu_cores <= bounds.cpuLowerCores <= recommended.cpuRequestCores
+    assert recommended.cpuRequestCores <= bounds.cpuUpperCores <= defaults.max_cpu_cores
+    assert bounds.memoryLowerBytes <= recommended.memoryRequestBytes <= bounds.memoryUpperBytes
+    assert bounds.memoryUpperBytes <= defaults.max_memory_bytes

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from headroom.api.capacityrecommendation import CurrentSizing
+from headroom.api.capacityrecommendation import CurrentSizing, SizingPolicy
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults
 from headroom.recommend.replicas import (
@@ -17,6 +19,15 @@ from headroom.recommend.replicas import (
     record_total_cpu,
 )
 from headroom.recommend.sizing import recommend
+from tests.unit.test_recommend_properties import (
+    RUNS,
+    Sample,
+    currents,
+    history_of,
+    policies,
+    samples,
+)
+from tests.unit.test_recommend_properties import T0 as T1
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DAY = 86_400.0
@@ -241,3 +252,42 @@ def test_an_hpa_without_history_keeps_its_bounds_but_honours_the_floor() -> None
     assert advice is not None and (advice.minReplicas, advice.maxReplicas) == (3, 5)
     assert advice.targetAgrees is None
     assert advice.minReplicasReason.startswith("no load history yet")
+
+
+@RUNS
+@given(
+    samples,
+    policies(),
+    currents,
+    st.lists(st.floats(min_value=0, max_value=500), min_size=0, max_size=30),
+    st.integers(min_value=1, max_value=100),
+    st.integers(min_value=1, max_value=200),
+    st.none() | st.integers(min_value=0, max_value=20),
+)
+def test_hpa_bounds_are_ordered_and_within_the_policy(
+    given_samples: list[Sample],
+    policy: SizingPolicy,
+    current: CurrentSizing,
+    loads: list[float],
+    target: int,
+    hpa_max: int,
+    min_available: int | None,
+) -> None:
+    history = history_of(given_samples, DAY)
+    for minute, load in enumerate(loads):
+        record_total_cpu(history, load, T1 + timedelta(minutes=minute), 60)
+    budget = None if min_available is None else DisruptionBudget("b", min_available=min_available)
+    hpa = Autoscaler("h", 1, hpa_max, cpu_utilization_percent=target)
+    recommended, _ = recommend(
+        history, policy, current, None, T1 + timedelta(days=1), autoscaler=hpa, budget=budget
+    )
+    advice = recommended.hpa
+    assert advice is not None
+    assert advice.minReplicas <= advice.maxReplicas
+    if loads:
+        assert policy.minReplicas <= advice.minReplicas
+        assert advice.maxReplicas <= policy.maxReplicas
+    assert policy.minReplicas <= recommended.replicas <= policy.maxReplicas
+    floor = None if budget is None else disruption_floor(budget)[0]
+    if floor is not None and floor <= policy.maxReplicas:
+        assert recommended.replicas >= floor and advice.minReplicas >= floor
