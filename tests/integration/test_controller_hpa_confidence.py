@@ -256,3 +256,45 @@ def test_short_history_is_provisional_and_a_restored_week_is_confident(
     assert row_veteran["REC-REPLICAS"] == "3" and row_fresh["REC-REPLICAS"].startswith("~")
     wide = cp.kubectl("get", "caprec", "-n", ns, "-o", "wide").stdout.splitlines()
     assert "HISTORY" in wide[0].split()
+
+
+@pytest.mark.requirement("CT-001")
+def test_drawn_cpu_does_not_swing_the_advice_of_a_real_controller(
+    control_plane: ControlPlane, tmp_path: Path, controllers: list[ControllerProcess]
+) -> None:
+    """The issue's reproduction as a new user would run it: per-pod CPU drawn from a fixed
+    list every round (there: 17 RecommendationChanged Events in 162 s)."""
+    import random
+    import time
+
+    cp = control_plane
+    node = unique("node")
+    create_node(cp, node, cpu="16", memory="64Gi")
+    ns = unique("team")
+    _, pods = create_expert(cp, ns, "drawn", replicas=3, nodes=[node])
+    agent = SimulatedAgent(cp, node, cores=16)
+    rng = random.Random(2)
+
+    def draw() -> None:
+        for uid in pods:
+            agent.pods[uid] = (rng.choice((0.1, 0.2, 0.3, 0.45)), 600 * MiB)
+        agent.report()
+
+    draw()
+    start(cp, tmp_path, controllers)
+    wait_until(lambda: get_caprec(cp, ns, "drawn"), timeout=60, what="a recommendation")
+    replicas_seen = set()
+    for _ in range(25):  # 25 rounds, each written once the controller had a batch
+        draw()
+        time.sleep(1.5)
+        status = (get_caprec(cp, ns, "drawn") or {}).get("status") or {}
+        replicas_seen.add(status["recommended"]["replicas"])
+    events = [
+        e
+        for e in cp.api("GET", f"/api/v1/namespaces/{ns}/events")["items"]
+        if e["reason"] == "RecommendationChanged" and e["involvedObject"]["name"] == "drawn"
+    ]
+    # The first recommendation, and a change or two while the first CPU samples come in
+    # (measured: 3 Events, all in the first rounds, then none).
+    assert len(events) <= 4, [e["message"] for e in events]
+    assert len(replicas_seen) <= 2, replicas_seen
