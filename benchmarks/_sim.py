@@ -55,6 +55,10 @@ class PodFigure:
     burst: float = 0.0
     """CPU reported for the pod on top of ``cpu`` but left out of the node's utilisation
     (the latency probe's change must reach one expert only, not every expert's fit)."""
+    memory_burst: int = 0
+    """Working set reported on top of ``memory``, left out of the node's figures (the
+    latency probe: a new peak moves the memory request at once, where a CPU burst
+    no longer moves advice that follows the window's load)."""
 
 
 @dataclass
@@ -108,13 +112,13 @@ def report_status(
                 "uid": pod.uid,
                 "qosClass": pod.qos,
                 "cpuCores": round(cpu + pod.burst, 4),
-                "memoryBytes": memory,
+                "memoryBytes": memory + pod.memory_burst,
                 # an app and a sidecar, and the sandbox (pause), as the agent lists them
                 "containers": [
                     {
                         "id": f"{short}01",
                         "cpuCores": round(cpu * 0.8, 4),
-                        "memoryBytes": memory * 3 // 4,
+                        "memoryBytes": memory * 3 // 4 + pod.memory_burst,
                     },
                     {
                         "id": f"{short}02",

@@ -27,11 +27,13 @@ waits ``--settle`` seconds and measures for ``--measure`` seconds:
   p99, max), else from ``headroom_recompute_duration_seconds`` (bucket
   estimates) — every batch recomputes every expert;
 * report → recommendation latency: every ``--probe-every`` seconds one expert's
-  pod on one node suddenly uses 16 cores more; the node's report is written and
-  the expert's CapacityRecommendation polled (50 ms) until its recommended
-  replicas change. (The node's own utilisation is left as it was: otherwise
-  each probe would change that node's free CPU, hence every expert's fit, and
-  rewrite all recommendations every few seconds.) Also the controller's own
+  pod on one node suddenly holds 8 GiB more memory — a new peak; the node's
+  report is written and the expert's CapacityRecommendation polled (50 ms)
+  until its recommended memory request changes. (A CPU burst no longer serves:
+  replicas and the CPU request follow the window's load, so one report's spike
+  rightly moves neither. The node's own figures are left as they were:
+  otherwise each probe would change that node's free room, hence every
+  expert's fit, and rewrite all recommendations every few seconds.) Also the controller's own
   ``headroom_report_to_recommendation_seconds`` (arrival → written);
 * controller RSS (VmRSS each second: median and max) and CPU (cores);
 * API requests per second from the agents and from the controller (the API
@@ -623,28 +625,28 @@ class Probe:
 
 
 def run_probe(pool: Pool, world: World, agents: Agents, probe: Probe, timeout: float) -> float:
-    """Make one expert pod busy, write its node's report, wait for the recommendation."""
+    """Give one expert pod a new memory peak, write its node's report, wait for the advice."""
     namespace, name = world.experts[probe.expert]
     path = f"/apis/{API_VERSION}/namespaces/{namespace}/capacityrecommendations/{name}"
 
-    def replicas() -> int | None:
+    def memory() -> int | None:
         try:
             body = pool.request("GET", path)
         except ApiError:
             return None
         recommended = (body.get("status") or {}).get("recommended") or {}
-        value = recommended.get("replicas")
+        value = recommended.get("memoryRequestBytes")
         return None if value is None else int(value)
 
-    before = replicas()
+    before = memory()
     for figure in world.figures.pods[probe.node]:
         if figure.uid == probe.uid:
-            figure.burst += 16.0
+            figure.memory_burst += 8 * 2**30
     written = agents.write(probe.node)
     agents.probe_writes += 1
     deadline = written + timeout
     while time.monotonic() < deadline:
-        now = replicas()
+        now = memory()
         if now is not None and now != before:
             return time.monotonic() - written
         time.sleep(0.05)

@@ -142,6 +142,8 @@ CONTROLLER_RULES = {
     ("pods", "", "get list watch"),
     ("deployments.apps", "", "get list watch"),
     ("replicasets.apps", "", "get list watch"),
+    ("horizontalpodautoscalers.autoscaling", "", "get list watch"),
+    ("poddisruptionbudgets.policy", "", "get list watch"),
     ("resourcereports.headroom.dev", "", "get list watch"),
     ("resourcereports.headroom.dev/status", "", "patch"),
     ("capacityrecommendations.headroom.dev", "", "create delete get list watch"),

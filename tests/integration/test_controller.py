@@ -138,8 +138,11 @@ def test_recommendation_fit_staleness_and_deletion(
     }
     assert fit_on(status, nodes) == expected
     assert status["fit"]["additionalReplicas"] >= sum(expected.values())
-    for condition in status["conditions"]:
-        assert condition["status"] == "True", condition
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["PolicyValid"]["status"] == conditions["Ready"]["status"] == "True"
+    # Seconds of history: provisional, and the REC columns say so.
+    assert conditions["Confident"]["status"] == "False", conditions["Confident"]
+    assert conditions["Confident"]["reason"] == "ShortHistory"
 
     out = cp.kubectl("get", "caprec", "-A").stdout.splitlines()
     header = out[0].split()
@@ -155,7 +158,17 @@ def test_recommendation_fit_staleness_and_deletion(
         "FITS",
     ]
     row = next(line.split() for line in out if line.startswith(ns))
-    assert row[2:5] == ["2", str(status["recommended"]["replicas"]), "500m"]
+    rec_columns = status["columns"]
+    assert rec_columns["replicas"] == f"~{status['recommended']['replicas']}"
+    assert rec_columns["cpuRequest"] == f"~{status['recommended']['cpuRequest']}"
+    assert row[2:8] == [
+        "2",
+        rec_columns["replicas"],
+        "500m",
+        rec_columns["cpuRequest"],
+        "1Gi",
+        rec_columns["memoryRequest"],
+    ]
     assert row[8] == str(status["fit"]["additionalReplicas"])
 
     # A node's agent stops: after 3 heartbeats its report is flagged and left out of fit.
@@ -339,4 +352,5 @@ def test_headroom_report_reads_what_the_controller_wrote(
     assert rec["status"]["recommended"]["cpuRequest"] in table
     assert f"{rec['status']['fit']['additionalReplicas']} more replicas fit" in table
     data = json.loads(run("experts", "-n", ns, "-o", "json"))
-    assert data["experts"][0]["recommended"] == rec["status"]["recommended"]
+    shown = data["experts"][0]["recommended"]  # every key present: unset ones as null
+    assert {k: v for k, v in shown.items() if v is not None} == rec["status"]["recommended"]

@@ -36,7 +36,11 @@ def test_batch_recommends_and_fits_with_hand_computed_figures() -> None:
     assert status.fit.additionalReplicas == 24
     assert status.current.cpuRequest == "500m" and status.current.replicas == 2
     assert result.stale_reports == {}
-    assert {c.type: c.status for c in status.conditions} == {"PolicyValid": "True", "Ready": "True"}
+    assert {c.type: c.status for c in status.conditions} == {
+        "PolicyValid": "True",
+        "Ready": "True",
+        "Confident": "False",  # a single report is no history to be sure of
+    }
 
 
 @pytest.mark.requirement("CT-002")

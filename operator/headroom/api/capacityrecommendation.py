@@ -29,14 +29,19 @@ __all__ = [
     "CapacityRecommendation",
     "CapacityRecommendationSpec",
     "CapacityRecommendationStatus",
+    "Confidence",
     "ContainerHistory",
     "CurrentSizing",
     "DecayingHistogram",
     "Evidence",
     "ExcludedNode",
     "Fit",
+    "HpaAdvice",
+    "LoadEvidence",
     "NodeFit",
+    "RecommendationColumns",
     "RecommendedSizing",
+    "RequestBounds",
     "SizingPolicy",
     "TargetRef",
     "UsageHistory",
@@ -71,6 +76,44 @@ class CurrentSizing(ApiModel):
     memoryRequest: str | None = Field(default=None, description="as a Kubernetes quantity")
 
 
+class RequestBounds(ApiModel):
+    """How far the per-pod requests may be off, given how much history there is.
+
+    Wide while history is short, narrow as it grows (see ``status.confidence``
+    and :mod:`headroom.recommend.confidence`).
+    """
+
+    factor: float = Field(ge=1, description="upper = recommended × factor (lower: ÷, see doc)")
+    cpuLowerCores: Cores
+    cpuLower: str
+    cpuUpperCores: Cores
+    cpuUpper: str
+    memoryLowerBytes: Bytes
+    memoryLower: str
+    memoryUpperBytes: Bytes
+    memoryUpper: str
+
+
+class HpaAdvice(ApiModel):
+    """What to set on the HorizontalPodAutoscaler that owns the Deployment's replicas."""
+
+    name: str = Field(description="the autoscaling/v2 HorizontalPodAutoscaler")
+    currentMinReplicas: Count
+    currentMaxReplicas: Count
+    minReplicas: Count
+    maxReplicas: Count
+    minReplicasReason: str
+    maxReplicasReason: str
+    targetCPUUtilizationPercent: float | None = Field(
+        default=None, ge=0, description="the HPA's CPU target; absent when it scales on others"
+    )
+    targetAgrees: bool | None = Field(
+        default=None,
+        description="whether the HPA's CPU target and the recommended CPU request agree",
+    )
+    targetReason: str = ""
+
+
 class RecommendedSizing(ApiModel):
     """What Headroom recommends, each figure with the reason for it."""
 
@@ -82,6 +125,11 @@ class RecommendedSizing(ApiModel):
     memoryRequestBytes: Bytes
     memoryRequest: str
     memoryReason: str
+    bounds: RequestBounds | None = None
+    hpa: HpaAdvice | None = Field(
+        default=None,
+        description="set when an HPA owns replicas: then apply its min/max, not `replicas`",
+    )
 
 
 class NodeFit(ApiModel):
@@ -115,6 +163,17 @@ class Fit(ApiModel):
     excludedNodeCount: Count = Field(default=0, description="nodes left out, listed or not")
 
 
+class LoadEvidence(ApiModel):
+    """The expert's total CPU (all replicas together) over the window: what replicas follow."""
+
+    samples: Count = Field(description="total-CPU samples in the history")
+    percentile: Percent
+    percentileCores: Cores | None = Field(default=None, description="total CPU at the percentile")
+    lowPercentile: Percent
+    lowPercentileCores: Cores | None = Field(default=None, description="total CPU at the low one")
+    peakCores: Cores | None = Field(default=None, description="highest total within the window")
+
+
 class Evidence(ApiModel):
     """What the figures rest on."""
 
@@ -130,6 +189,8 @@ class Evidence(ApiModel):
     totalMemoryUsageBytes: Bytes | None = Field(default=None, description="all replicas, latest")
     firstSampleAt: datetime | None = None
     lastSampleAt: datetime | None = None
+    load: LoadEvidence | None = None
+    pdb: str | None = Field(default=None, description="the PodDisruptionBudget counted, if any")
 
 
 class DecayingHistogram(ApiModel):
@@ -161,6 +222,11 @@ class UsageHistory(ApiModel):
         description="each container's own history, by name",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    totalCpu: DecayingHistogram | None = Field(
+        default=None, description="the expert's total CPU, sampled at a fixed cadence"
+    )
+    totalCpuSamples: Count = 0
+    lastTotalCpuAt: datetime | None = None
 
 
 class ContainerHistory(ApiModel):
@@ -173,6 +239,24 @@ class ContainerHistory(ApiModel):
     cpuSamples: Count = 0
     firstSampleAt: datetime | None = None
     lastSampleAt: datetime | None = None
+
+
+class Confidence(ApiModel):
+    """How much history the recommendation rests on (the ``Confident`` condition's figures)."""
+
+    historySeconds: Count = Field(description="from the first to the last sample")
+    historySpan: str = Field(description="the same, as a person reads it")
+    days: float = Field(ge=0, description="min(history span, samples ÷ 1,440) in days (as VPA)")
+    confident: bool
+    confidentAfterSeconds: Count
+
+
+class RecommendationColumns(ApiModel):
+    """The REC columns of ``kubectl get caprec``: figures, ``~`` while provisional."""
+
+    replicas: str = Field(description="`3`, `~3` provisional, `hpa:2-6` when an HPA owns them")
+    cpuRequest: str
+    memoryRequest: str
 
 
 class CapacityRecommendationSpec(ApiModel):
@@ -199,6 +283,8 @@ class CapacityRecommendationStatus(ApiModel):
     podLevel: PodLevelRecommendation | None = Field(
         default=None, description="only for a Deployment with pod-level spec.resources"
     )
+    confidence: Confidence | None = None
+    columns: RecommendationColumns | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
@@ -216,11 +302,30 @@ class CapacityRecommendation(ApiModel):
         short_names=("caprec",),
         printer_columns=(
             PrinterColumn("Replicas", "integer", ".status.current.replicas", "current"),
-            PrinterColumn("Rec-Replicas", "integer", ".status.recommended.replicas"),
+            PrinterColumn(
+                "Rec-Replicas",
+                "string",
+                ".status.columns.replicas",
+                "recommended; ~ provisional (not Confident yet); hpa:min-max when an HPA owns them",
+            ),
             PrinterColumn("CPU", "string", ".status.current.cpuRequest", "current request"),
-            PrinterColumn("Rec-CPU", "string", ".status.recommended.cpuRequest"),
+            PrinterColumn(
+                "Rec-CPU", "string", ".status.columns.cpuRequest", "recommended; ~ provisional"
+            ),
             PrinterColumn("Memory", "string", ".status.current.memoryRequest", "current request"),
-            PrinterColumn("Rec-Memory", "string", ".status.recommended.memoryRequest"),
+            PrinterColumn(
+                "Rec-Memory",
+                "string",
+                ".status.columns.memoryRequest",
+                "recommended; ~ provisional",
+            ),
+            PrinterColumn(
+                "History",
+                "string",
+                ".status.confidence.historySpan",
+                "span of the usage history",
+                priority=1,
+            ),
             PrinterColumn("Fits", "integer", ".status.fit.additionalReplicas", "more replicas"),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ),

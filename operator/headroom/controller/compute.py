@@ -24,9 +24,11 @@ from datetime import datetime
 
 from headroom.api import CapacityRecommendationStatus, Condition
 from headroom.api.capacityrecommendation import (
+    Confidence,
     CurrentSizing,
     Evidence,
     Fit,
+    RecommendationColumns,
     RecommendedSizing,
     SizingPolicy,
 )
@@ -39,6 +41,7 @@ from headroom.controller.state import (
     NodeInfo,
     ReportInfo,
 )
+from headroom.recommend.confidence import columns, confidence, confident_condition
 from headroom.recommend.containers import OomRecord, recommend_container, recommend_pod_level
 from headroom.recommend.fit import (
     MAX_LISTED,
@@ -50,6 +53,7 @@ from headroom.recommend.fit import (
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults, policy_from_annotations
 from headroom.recommend.quantities import format_cpu, format_memory
+from headroom.recommend.replicas import Autoscaler, DisruptionBudget, record_total_cpu
 from headroom.recommend.sizing import recommend
 
 __all__ = ["BatchResult", "batch_free_capacity", "compute_batch", "node_capacities"]
@@ -186,6 +190,31 @@ def _conditions(now: datetime, problems: list[str], samples: int) -> list[Condit
     return conditions
 
 
+def _confidence(
+    memo: ExpertMemo, recommended: RecommendedSizing, defaults: SizingDefaults
+) -> tuple[Confidence, RecommendationColumns, Condition]:
+    """Confidence, REC columns and the ``Confident`` condition, again while their inputs stay.
+
+    They follow from the history (its version) and the recommendation only;
+    the condition returned is a template, copied into each status.
+    """
+    inputs = (memo.version, recommended, defaults)
+    known = memo.confidence_inputs
+    if (
+        memo.confidence is None
+        or not isinstance(known, tuple)
+        or any(a is not b and a != b for a, b in zip(known, inputs, strict=True))
+    ):
+        figures = confidence(memo.history, defaults)
+        memo.confidence = (
+            figures,
+            columns(recommended, figures.confident),
+            confident_condition(figures),
+        )
+        memo.confidence_inputs = inputs
+    return memo.confidence
+
+
 def _policy(
     defaults: SizingDefaults, annotations: dict[str, str]
 ) -> tuple[SizingPolicy, list[str]]:
@@ -226,6 +255,9 @@ def _history_version(history: ExpertHistory) -> tuple[object, ...]:
         history.memory.reference_seconds,
         len(history.memory.weights),
         tuple((name, _history_version(c)) for name, c in history.containers.items()),
+        history.total_cpu_samples,
+        None if history.total_cpu is None else history.total_cpu.reference_seconds,
+        None if history.total_cpu is None else len(history.total_cpu.weights),
     )
 
 
@@ -246,6 +278,8 @@ def _recommend(
     total_memory: int | None,
     now: datetime,
     defaults: SizingDefaults,
+    budget: DisruptionBudget | None = None,
+    autoscaler: Autoscaler | None = None,
 ) -> tuple[RecommendedSizing, Evidence]:
     """``recommend``, reused while its inputs are the same objects and figures.
 
@@ -253,7 +287,7 @@ def _recommend(
     unchanged history: a bucket leaving the window is dropped by the prune,
     which changes the history's version.
     """
-    inputs = (policy, current, total_cpu, total_memory, defaults)
+    inputs = (policy, current, total_cpu, total_memory, defaults, budget, autoscaler)
     cached = memo.recommendation
     if (
         cached is None
@@ -268,6 +302,8 @@ def _recommend(
             now,
             defaults=defaults,
             total_memory_usage_bytes=total_memory,
+            budget=budget,
+            autoscaler=autoscaler,
         )
         memo.inputs = inputs
     return cached
@@ -376,15 +412,25 @@ def recommend_one(
     key = (expert.namespace, expert.name)
     policy, problems = _policy(defaults, expert.annotations)
     history = state.history(key, now)
-    history.prune(now, defaults.window_seconds)
     per_node = state.usage.get(key, {})
     fresh = [usage for node, usage in per_node.items() if node in fresh_nodes]
     total_cpu = sum(u[0] for u in fresh) if fresh else None
     total_memory = sum(u[1] for u in fresh) if fresh else None
+    # Pruned as it is added (once a minute), not in every batch.
+    record_total_cpu(history, total_cpu, now, defaults.load_sample_seconds, defaults.window_seconds)
+    history.prune(now, defaults.window_seconds, total=False)
     current = _current(expert)
     memo = _memo(state, key, history)
     recommended, evidence = _recommend(
-        memo, policy, current, total_cpu, total_memory, now, defaults
+        memo,
+        policy,
+        current,
+        total_cpu,
+        total_memory,
+        now,
+        defaults,
+        state.budget_of(expert),
+        state.autoscaler_of(key),
     )
     ooms = state.ooms.get(key)
     inputs = (recommended, expert.containers, expert.pod_level, _oom_key(ooms))
@@ -393,6 +439,7 @@ def recommend_one(
         memo.containers_inputs = inputs
     containers, pod_level, recommended = memo.containers
     fit = _fit(memo, free, recommended)
+    sure, shown, confident = _confidence(memo, recommended, defaults)
     return CapacityRecommendationStatus(
         observedGeneration=expert.generation,
         policy=policy,
@@ -403,7 +450,12 @@ def recommend_one(
         history=memo.model,
         containers=containers,
         podLevel=pod_level,
-        conditions=_conditions(now, problems, history.samples),
+        confidence=sure,
+        columns=shown,
+        conditions=[
+            *_conditions(now, problems, history.samples),
+            confident.model_copy(update={"lastTransitionTime": now}),
+        ],
     )
 
 

@@ -1,11 +1,12 @@
 """The controller's moving parts, shared by the kopf handlers (one per process).
 
 Pods and ReplicaSets, by far the most numerous objects, ResourceReports, the
-busiest (one write per node per minute, 30 pods each), and Deployments are
+busiest (one write per node per minute, 30 pods each), Deployments, and the
+HorizontalPodAutoscalers and PodDisruptionBudgets that shape replica advice are
 listed and watched here (:mod:`~headroom.controller.watch`) rather than
 through kopf, which keeps per-object records and tasks (see there), and whose
 lists give no sign of being complete: leftover recommendations are deleted,
-and any written, only once all four are listed — else a slow start (kopf still
+and any written, only once all of them are listed — else a slow start (kopf still
 listing Deployments) reads every recommendation as a leftover and deletes it
 with its history. Once both are listed the model of
 the cluster is long-lived: it is moved out of the garbage collector's sight
@@ -154,6 +155,22 @@ class Runtime:
                     on_event=self._report_event,
                     on_listed=self._reports_listed,
                 ),
+                ListWatch(
+                    session,
+                    config,
+                    "/apis/autoscaling/v2/horizontalpodautoscalers",
+                    key=_namespaced_name,
+                    on_event=self._autoscaler_event,
+                    on_listed=self._autoscalers_listed,
+                ),
+                ListWatch(
+                    session,
+                    config,
+                    "/apis/policy/v1/poddisruptionbudgets",
+                    key=_namespaced_name,
+                    on_event=self._budget_event,
+                    on_listed=self._budgets_listed,
+                ),
             ]
             await asyncio.gather(*(watch.run() for watch in self.watches))
 
@@ -189,6 +206,29 @@ class Runtime:
     def _deployments_listed(self, keys: set[Hashable]) -> None:
         for namespace, name in set(self.state.experts) - keys:
             self.state.delete_deployment(namespace, name)
+
+    def _autoscaler_event(self, kind: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        if kind == "DELETED":
+            self.state.delete_autoscaler(meta.get("namespace", ""), meta["name"])
+        else:
+            self.state.upsert_autoscaler(body)
+
+    def _autoscalers_listed(self, keys: set[Hashable]) -> None:
+        for namespace, name in set(self.state.autoscalers) - keys:
+            self.state.delete_autoscaler(namespace, name)
+
+    def _budget_event(self, kind: str, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
+        if kind == "DELETED":
+            self.state.delete_budget(meta.get("namespace", ""), meta["name"])
+        else:
+            self.state.upsert_budget(body)
+
+    def _budgets_listed(self, keys: set[Hashable]) -> None:
+        known = {(ns, name) for ns, names in self.state.budgets.items() for name in names}
+        for namespace, name in known - keys:
+            self.state.delete_budget(namespace, name)
 
     def _report_event(self, kind: str, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
@@ -332,7 +372,10 @@ class Runtime:
 
         def advice(status: CapacityRecommendationStatus | None) -> Hashable:
             rec = status.recommended if status is not None else None
-            return None if rec is None else (rec.replicas, rec.cpuRequest, rec.memoryRequest)
+            if rec is None:
+                return None
+            hpa = None if rec.hpa is None else (rec.hpa.minReplicas, rec.hpa.maxReplicas)
+            return (rec.replicas, rec.cpuRequest, rec.memoryRequest, hpa)
 
         def changed(item: tuple[ExpertInfo, CapacityRecommendationStatus]) -> bool:
             expert, status = item

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["LabelSelector", "SelectorError"]
 
@@ -82,6 +83,27 @@ class LabelSelector:
                 raise SelectorError(f"cannot parse label selector requirement {part!r}")
         if not requirements:
             raise SelectorError("empty label selector would select every Deployment")
+        return cls(text, tuple(requirements))
+
+    @classmethod
+    def from_structured(cls, selector: Mapping[str, Any]) -> LabelSelector:
+        """A ``metav1.LabelSelector`` object (``matchLabels``, ``matchExpressions``).
+
+        An empty one matches every set of labels, as the API defines it for a
+        PodDisruptionBudget; an unknown operator raises SelectorError.
+        """
+        requirements: list[_Requirement] = [
+            _Requirement(str(key), "in", frozenset([str(value)]))
+            for key, value in sorted((selector.get("matchLabels") or {}).items())
+        ]
+        operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!exists"}
+        for expression in selector.get("matchExpressions") or []:
+            op = operators.get(str(expression.get("operator")))
+            if op is None:
+                raise SelectorError(f"unknown selector operator {expression.get('operator')!r}")
+            values = frozenset(str(v) for v in expression.get("values") or [])
+            requirements.append(_Requirement(str(expression["key"]), op, values))
+        text = ",".join(f"{r.key} {r.op} ({','.join(sorted(r.values))})" for r in requirements)
         return cls(text, tuple(requirements))
 
     def matches(self, labels: Mapping[str, str] | None) -> bool:

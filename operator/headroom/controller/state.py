@@ -26,9 +26,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from headroom.api.capacityrecommendation import Evidence, Fit, RecommendedSizing, UsageHistory
+from headroom.api.capacityrecommendation import (
+    Confidence,
+    Evidence,
+    Fit,
+    RecommendationColumns,
+    RecommendedSizing,
+    UsageHistory,
+)
+from headroom.api.common import Condition
 from headroom.api.containersizing import OomKills
-from headroom.controller.selector import LabelSelector
+from headroom.controller.selector import LabelSelector, SelectorError
 from headroom.recommend.containers import (
     ContainerSpec,
     OomRecord,
@@ -39,6 +47,7 @@ from headroom.recommend.containers import (
 from headroom.recommend.fit import FreeCapacity
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.quantities import parse_cpu_cores, parse_memory_bytes, pod_requests
+from headroom.recommend.replicas import Autoscaler, DisruptionBudget, disruption_floor
 
 __all__ = [
     "ClusterState",
@@ -60,6 +69,49 @@ CONTAINER_ID_CHARS = 12
 """The agent reports container IDs cut to this many characters (see ``collection.cgroups``)."""
 TERMINAL_PHASES = ("Succeeded", "Failed")
 UNRESOLVED_GRACE_SECONDS = 30.0
+
+
+def parse_autoscaler(name: str, spec: Mapping[str, Any]) -> Autoscaler:
+    """What the advice needs from an ``autoscaling/v2`` HPA's spec.
+
+    No ``metrics`` means the API's default, 80 % average CPU utilisation.
+    """
+    metrics = spec.get("metrics")
+    if not metrics:
+        metrics = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 80},
+                },
+            }
+        ]
+    utilization: float | None = None
+    average: float | None = None
+    others: list[str] = []
+    for metric in metrics:
+        kind = str(metric.get("type", ""))
+        resource = metric.get("resource") or {}
+        target = resource.get("target") or {}
+        if kind == "Resource" and resource.get("name") == "cpu":
+            if target.get("type") == "Utilization" and target.get("averageUtilization"):
+                utilization = float(target["averageUtilization"])
+                continue
+            if target.get("type") == "AverageValue" and target.get("averageValue"):
+                average = parse_cpu_cores(target["averageValue"])
+                continue
+        described = metric.get(kind[:1].lower() + kind[1:]) or {}
+        label = described.get("name") or (described.get("metric") or {}).get("name") or ""
+        others.append(f"{kind}/{label}" if label else kind)
+    return Autoscaler(
+        name=name,
+        min_replicas=int(spec.get("minReplicas") or 1),
+        max_replicas=int(spec.get("maxReplicas") or 1),
+        cpu_utilization_percent=utilization,
+        cpu_average_cores=None if utilization is not None else average,
+        other_metrics=tuple(others),
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -178,6 +230,8 @@ class ExpertInfo:
     """The template's containers sized on their own (regular ones, then native sidecars)."""
     pod_level: ContainerSpec | None = None
     """The template's pod-level ``spec.resources``, when it sets them."""
+    pod_labels: dict[str, str] = field(default_factory=dict)
+    """The pod template's labels (what a PodDisruptionBudget selects)."""
 
 
 @dataclass(slots=True)
@@ -199,6 +253,9 @@ class ExpertMemo:
     containers: Any = None
     """The per-container sizing (``compute.PerContainer``) and what it was computed from."""
     containers_inputs: tuple[object, ...] = ()
+    confidence_inputs: Hashable = None
+    confidence: tuple[Confidence, RecommendationColumns, Condition] | None = None
+    """The confidence figures, the REC columns and the ``Confident`` condition (a template)."""
 
 
 @dataclass
@@ -223,6 +280,14 @@ class ClusterState:
     pending_since: list[float] = field(default_factory=list)
     usage_by_node: dict[str, set[ExpertKey]] = field(default_factory=dict, repr=False)
     """Index of ``usage``: the experts with figures on each node (a report touches only those)."""
+    autoscalers: dict[tuple[str, str], tuple[str, Autoscaler]] = field(default_factory=dict)
+    """(namespace, HPA name) → (the Deployment it scales, what the advice needs)."""
+    autoscaled: dict[ExpertKey, set[str]] = field(default_factory=dict, repr=False)
+    """Index of ``autoscalers``: the HPAs targeting each Deployment."""
+    budgets: dict[str, dict[str, tuple[LabelSelector | None, DisruptionBudget]]] = field(
+        default_factory=dict
+    )
+    """namespace → PodDisruptionBudget name → (its selector, what the floor needs)."""
     memos: dict[ExpertKey, ExpertMemo] = field(default_factory=dict, repr=False)
     """What the last batch derived from each expert (see ``compute``)."""
     free: FreeCapacity | None = field(default=None, repr=False)
@@ -534,6 +599,9 @@ class ClusterState:
             generation=int(meta.get("generation") or 0),
             containers=containers,
             pod_level=pod_level,
+            pod_labels=dict(
+                ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+            ),
         )
         self.gone.discard(key)
         self._touch()
@@ -595,6 +663,77 @@ class ClusterState:
         self.gone.discard(key)
         if key in self.experts:
             self._touch()  # a user deleted it: write it again
+
+    # --- autoscalers and disruption budgets ----------------------------------------
+
+    def upsert_autoscaler(self, body: Mapping[str, Any]) -> None:
+        """An ``autoscaling/v2`` HorizontalPodAutoscaler was added or changed."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        key = (meta.get("namespace", ""), meta["name"])
+        target = spec.get("scaleTargetRef") or {}
+        self.delete_autoscaler(*key)
+        if target.get("kind") != "Deployment" or not target.get("name"):
+            return
+        autoscaler = parse_autoscaler(meta["name"], spec)
+        self.autoscalers[key] = (str(target["name"]), autoscaler)
+        self.autoscaled.setdefault((key[0], str(target["name"])), set()).add(key[1])
+        self._touch()
+
+    def delete_autoscaler(self, namespace: str, name: str) -> None:
+        """An HPA is gone."""
+        old = self.autoscalers.pop((namespace, name), None)
+        if old is None:
+            return
+        names = self.autoscaled.get((namespace, old[0]))
+        if names is not None:
+            names.discard(name)
+            if not names:
+                del self.autoscaled[(namespace, old[0])]
+        self._touch()
+
+    def autoscaler_of(self, key: ExpertKey) -> Autoscaler | None:
+        """The HPA that owns the expert's replicas (the first by name if several do)."""
+        names = self.autoscaled.get(key)
+        if not names:
+            return None
+        return self.autoscalers[(key[0], min(names))][1]
+
+    def upsert_budget(self, body: Mapping[str, Any]) -> None:
+        """A ``policy/v1`` PodDisruptionBudget was added or changed."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        namespace, name = meta.get("namespace", ""), meta["name"]
+        raw = spec.get("selector")
+        try:
+            selector = None if raw is None else LabelSelector.from_structured(raw)
+        except (SelectorError, KeyError) as error:
+            log.warning("PodDisruptionBudget %s/%s: %s", namespace, name, error)
+            selector = None
+        budget = DisruptionBudget(
+            name=name,
+            min_available=spec.get("minAvailable"),
+            max_unavailable=spec.get("maxUnavailable"),
+        )
+        per_namespace = self.budgets.setdefault(namespace, {})
+        if per_namespace.get(name) != (selector, budget):
+            per_namespace[name] = (selector, budget)
+            self._touch()
+
+    def delete_budget(self, namespace: str, name: str) -> None:
+        """A PodDisruptionBudget is gone."""
+        per_namespace = self.budgets.get(namespace)
+        if per_namespace and per_namespace.pop(name, None) is not None:
+            if not per_namespace:
+                del self.budgets[namespace]
+            self._touch()
+
+    def budget_of(self, expert: ExpertInfo) -> DisruptionBudget | None:
+        """The PodDisruptionBudget covering the expert's pods (the highest floor if several)."""
+        found: list[tuple[int, str, DisruptionBudget]] = []
+        for name, (selector, budget) in (self.budgets.get(expert.namespace) or {}).items():
+            if selector is not None and selector.matches(expert.pod_labels):
+                floor = disruption_floor(budget)[0]
+                found.append((-(floor or 0), name, budget))
+        return min(found)[2] if found else None
 
     def _touch(self) -> None:
         self.dirty = True

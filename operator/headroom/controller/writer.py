@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from headroom.api import API_VERSION, CapacityRecommendationStatus, Condition
-from headroom.api.capacityrecommendation import Fit
+from headroom.api.capacityrecommendation import Fit, RecommendedSizing
 from headroom.api.common import ApiModel
 from headroom.controller import metrics
 from headroom.controller.events import build_event, event_path
@@ -55,7 +55,14 @@ def _object(expert: ExpertInfo, metadata: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_REASONS = {"replicasReason", "cpuReason", "memoryReason"}
+_REASONS: dict[str, Any] = {
+    "replicasReason": True,
+    "cpuReason": True,
+    "memoryReason": True,
+    # The bounds narrow with every sample while history is short: written with the history.
+    "bounds": True,
+    "hpa": {"minReplicasReason", "maxReplicasReason", "targetReason"},
+}
 _FIT_EXCLUSIONS = {"excludedNodes", "excludedNodeCount"}
 _LIMIT_REASONS = {"cpuLimitReason", "memoryLimitReason"}
 _CONTAINER_MOVING: dict[str, Any] = {
@@ -63,7 +70,7 @@ _CONTAINER_MOVING: dict[str, Any] = {
     "cpuSamples": True,
     "cpuUsageCores": True,
     "memoryPeakBytes": True,
-    "recommended": _REASONS | _LIMIT_REASONS,
+    "recommended": {**_REASONS, **dict.fromkeys(_LIMIT_REASONS, True)},
 }
 
 
@@ -74,10 +81,11 @@ def _dump(model: ApiModel | None, **options: Any) -> Any:
 def _signature(status: CapacityRecommendationStatus) -> str:
     """The part of a status whose every change is written.
 
-    Left out: history and evidence (they grow with every report), the reason
-    texts (they quote sample counts; refreshed with the next real change or
-    history write), transition times, and the fit apart from its exclusions
-    (see :func:`_fit_moved`).
+    Left out: history, evidence and confidence (they grow with every report),
+    the reason texts (they quote sample counts; refreshed with the next real
+    change or history write) and the bounds (they narrow with every sample),
+    transition times, and the fit apart from its exclusions (see
+    :func:`_fit_moved`). The REC columns follow from what is kept.
     """
     parts = (
         _dump(status.policy),
@@ -89,6 +97,11 @@ def _signature(status: CapacityRecommendationStatus) -> str:
         _dump(status.podLevel, exclude=_LIMIT_REASONS),
     )
     return json.dumps(parts, sort_keys=True)
+
+
+def _hpa_bounds(recommended: RecommendedSizing) -> tuple[int, int] | None:
+    hpa = recommended.hpa
+    return None if hpa is None else (hpa.minReplicas, hpa.maxReplicas)
 
 
 def _fit_moved(old: Fit | None, new: Fit | None, percent: float) -> bool:
@@ -311,6 +324,7 @@ class RecommendationWriter:
         pct = self.material_change_percent
         return (
             a.replicas != b.replicas
+            or _hpa_bounds(a) != _hpa_bounds(b)
             or _moved(a.cpuRequestCores, b.cpuRequestCores, pct)
             or _moved(a.memoryRequestBytes, b.memoryRequestBytes, pct)
         )
@@ -335,6 +349,12 @@ class RecommendationWriter:
             f"recommend {rec.replicas} replicas × {rec.cpuRequest} CPU, {rec.memoryRequest} memory"
             f"{was}; {new.fit.additionalReplicas if new.fit else 0} more fit now"
         )
+        if rec.hpa is not None:
+            message = (
+                f"recommend HPA {rec.hpa.name} minReplicas {rec.hpa.minReplicas}, maxReplicas "
+                f"{rec.hpa.maxReplicas} (it has {rec.hpa.currentMinReplicas}–"
+                f"{rec.hpa.currentMaxReplicas}); {message}"
+            )
         self._post(
             build_event(
                 involved=_deployment_ref(expert),

@@ -11,6 +11,9 @@ writes what they return.
 * :mod:`~headroom.recommend.history` — one expert's per-pod samples, persisted;
 * :mod:`~headroom.recommend.policy` — defaults and per-Deployment annotations;
 * :mod:`~headroom.recommend.sizing` — replicas and requests, with reasons;
+* :mod:`~headroom.recommend.replicas` — replicas for the window's load, the
+  PodDisruptionBudget floor, an HPA's min/max;
+* :mod:`~headroom.recommend.confidence` — bounds, ``Confident``, the REC columns;
 * :mod:`~headroom.recommend.fit` — where more replicas fit right now.
 """
 

@@ -7,6 +7,10 @@ memory into another for its peak (see :mod:`headroom.recommend.histogram`).
 Samples are per pod, not per replica set: a request is per pod, so its
 evidence must be too. Each container (by name) has a history of its own in
 ``containers``, fed the same way from the container figures under each pod.
+A further histogram holds the expert's *total* CPU (all its pods together),
+sampled at a fixed cadence by the caller (see
+:func:`headroom.recommend.replicas.record_total_cpu`): replicas follow the load
+over the window, not the load of the moment.
 
 The history lives in the CapacityRecommendation status
 (:class:`headroom.api.UsageHistory`), so a restarted or failed-over controller
@@ -37,6 +41,10 @@ class ExpertHistory:
     last_sample_at: datetime | None = None
     containers: dict[str, ExpertHistory] = field(default_factory=dict)
     """Each container's own history, by container name (none of them has containers)."""
+    total_cpu: DecayingHistogram | None = None
+    """The expert's total CPU; ``None`` until the first total is recorded."""
+    total_cpu_samples: int = 0
+    last_total_cpu_at: datetime | None = None
 
     @classmethod
     def new(cls, half_life_seconds: float, now: datetime) -> ExpertHistory:
@@ -45,6 +53,14 @@ class ExpertHistory:
             cpu=DecayingHistogram.for_cpu(half_life_seconds, now),
             memory=DecayingHistogram.for_memory(half_life_seconds, now),
         )
+
+    def add_total_cpu(self, cores: float, at: datetime) -> None:
+        """Add one sample of the expert's total CPU (all pods) observed at ``at``, weight 1."""
+        if self.total_cpu is None:
+            self.total_cpu = DecayingHistogram.for_cpu(self.cpu.half_life_seconds, at)
+        self.total_cpu.add_sample(cores, 1.0, at)
+        self.total_cpu_samples += 1
+        self.last_total_cpu_at = at
 
     def add_observation(self, cpu_cores: float | None, memory_bytes: int, at: datetime) -> None:
         """Add one pod's usage observed at ``at``, each sample with weight 1.
@@ -70,14 +86,18 @@ class ExpertHistory:
             found = self.containers[name] = ExpertHistory.new(self.cpu.half_life_seconds, now)
         return found
 
-    def prune(self, now: datetime, window_seconds: float) -> None:
-        """Forget buckets that fell out of the window and compact both histograms.
+    def prune(self, now: datetime, window_seconds: float, *, total: bool = True) -> None:
+        """Forget buckets that fell out of the window and compact the histograms.
 
         A container whose last sample left the window is forgotten whole (it
-        was renamed or removed).
+        was renamed or removed). ``total=False`` leaves the total-CPU histogram
+        alone: the controller prunes it when it adds to it, once a minute,
+        rather than in every batch.
         """
         self.cpu.prune(now, window_seconds)
         self.memory.prune(now, window_seconds)
+        if total and self.total_cpu is not None:
+            self.total_cpu.prune(now, window_seconds)
         for name, history in list(self.containers.items()):
             last = history.last_sample_at
             if last is not None and (now - last).total_seconds() > window_seconds:
@@ -107,12 +127,23 @@ class ExpertHistory:
                 for name, history in sorted(self.containers.items())
             ]
             or None,
+            totalCpu=None if self.total_cpu is None else self.total_cpu.to_model(),
+            totalCpuSamples=self.total_cpu_samples,
+            lastTotalCpuAt=self.last_total_cpu_at,
         )
 
     @classmethod
     def from_model(cls, model: UsageHistory | ContainerHistory) -> ExpertHistory:
         """Read a persisted history back; :class:`ValueError` when it is inconsistent."""
-        containers = model.containers if isinstance(model, UsageHistory) else None
+        if not isinstance(model, UsageHistory):
+            return cls(
+                cpu=DecayingHistogram.from_model(model.cpu),
+                memory=DecayingHistogram.from_model(model.memory),
+                samples=model.samples,
+                cpu_samples=model.cpuSamples,
+                first_sample_at=model.firstSampleAt,
+                last_sample_at=model.lastSampleAt,
+            )
         return cls(
             cpu=DecayingHistogram.from_model(model.cpu),
             memory=DecayingHistogram.from_model(model.memory),
@@ -120,5 +151,10 @@ class ExpertHistory:
             cpu_samples=model.cpuSamples,
             first_sample_at=model.firstSampleAt,
             last_sample_at=model.lastSampleAt,
-            containers={c.name: cls.from_model(c) for c in containers or ()},
+            containers={c.name: cls.from_model(c) for c in model.containers or ()},
+            total_cpu=None
+            if model.totalCpu is None
+            else DecayingHistogram.from_model(model.totalCpu),
+            total_cpu_samples=model.totalCpuSamples,
+            last_total_cpu_at=model.lastTotalCpuAt,
         )

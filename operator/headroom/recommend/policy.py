@@ -84,6 +84,14 @@ class SizingDefaults:
     max_memory_bytes: int = 256 * 2**30
     half_life_seconds: float = _DAY
     window_seconds: float = 7 * _DAY
+    load_percentile: float = 95.0
+    """Replicas follow this percentile of the total CPU over the window."""
+    load_low_percentile: float = 10.0
+    """An HPA's minReplicas follows this one (the window's trough)."""
+    load_sample_seconds: float = 60.0
+    """The total CPU is sampled this often (each sample stands for this long)."""
+    confident_after_seconds: float = _DAY
+    """History needed before a recommendation is ``Confident`` (one daily cycle)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,6 +113,12 @@ class SizingDefaults:
             problems.append("memory bounds need 0 < min ≤ max")
         if not 0 < self.half_life_seconds < math.inf or not 0 < self.window_seconds < math.inf:
             problems.append("half-life and window must be positive")
+        if not 0 <= self.load_low_percentile <= self.load_percentile <= 100:
+            problems.append("load percentiles need 0 ≤ low ≤ high ≤ 100")
+        if not 0 < self.load_sample_seconds < math.inf:
+            problems.append("the load sample period must be positive")
+        if not 0 <= self.confident_after_seconds < math.inf:
+            problems.append("the history needed for confidence must be ≥ 0")
         if problems:
             raise ValueError("bad sizing defaults: " + "; ".join(problems))
 

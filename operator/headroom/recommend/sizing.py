@@ -15,12 +15,18 @@ and the time; nothing is read from the cluster.
   up (16Mi steps to 1Gi, 64Mi above), clamped to [32Mi, 256Gi]. Memory is not
   compressible: a pod that needs more than the node can give is OOM-killed,
   so a percentile would plan for the kills it leaves out.
-* **Replicas** = ⌈total CPU used by all replicas now ÷ (recommended CPU
-  request × target utilisation, 70 %)⌉, clamped to [min, max replicas]: the
-  count at which the replicas, sharing today's load evenly, each run at the
-  target share of their request — the rule of a CPU HorizontalPodAutoscaler.
-  Memory does not drive replicas: an inference expert's memory is mostly its
-  model, which every replica loads whole.
+* **Replicas** = ⌈p95 of the expert's total CPU over the window ÷
+  (recommended CPU request × target utilisation, 70 %)⌉, clamped to [min, max
+  replicas] and at least one more than the PodDisruptionBudget allows to be
+  down: the count at which the replicas, sharing the window's load evenly,
+  each run at the target share of their request — the rule of a CPU
+  HorizontalPodAutoscaler, for the load of the window rather than of the
+  moment (see :mod:`headroom.recommend.replicas`, which also gives an HPA's
+  min/max when one owns the replicas). Before the first total-CPU sample the
+  total of the moment stands in. Memory does not drive replicas: an inference
+  expert's memory is mostly its model, which every replica loads whole.
+* **Bounds** around the requests, wide while the history is short (see
+  :mod:`headroom.recommend.confidence`).
 * With no samples yet a figure keeps the current value (clamped to the
   bounds), and its reason says so.
 
@@ -55,6 +61,7 @@ from headroom.api.capacityrecommendation import (
     SizingPolicy,
     UsageHistory,
 )
+from headroom.recommend.confidence import bounds_factor, confidence_days, request_bounds
 from headroom.recommend.describe import describe_bytes, describe_cores, describe_duration
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults
@@ -63,6 +70,15 @@ from headroom.recommend.quantities import (
     format_memory,
     round_up_cpu_cores,
     round_up_memory_bytes,
+)
+from headroom.recommend.replicas import (
+    Autoscaler,
+    DisruptionBudget,
+    disruption_floor,
+    hpa_advice,
+    load_words,
+    replicas_for_load,
+    window_load,
 )
 
 __all__ = ["recommend", "recommend_cpu", "recommend_memory", "recommend_replicas"]
@@ -163,28 +179,31 @@ def recommend_replicas(
     policy: SizingPolicy,
     current_replicas: int,
     have_cpu_samples: bool,
+    *,
+    load_name: str = "total CPU",
+    floor: int | None = None,
+    floor_words: str = "",
 ) -> tuple[int, str]:
-    """``(replicas, reason)``: ⌈total ÷ (request × target)⌉ within [min, max]."""
+    """``(replicas, reason)``: ⌈load ÷ (request × target)⌉ within [min, max], ≥ ``floor``."""
     low, high = policy.minReplicas, policy.maxReplicas
     if not have_cpu_samples or total_cpu_usage_cores is None:
         kept = min(max(current_replicas, low), high)
         reason = f"no CPU samples yet: keeping the current {current_replicas} replicas"
         if kept != current_replicas:
             reason += f", clamped to [{low}, {high}]: {kept}"
+        if floor is not None and kept < floor <= high:
+            kept = floor
+            reason += f", raised to {floor} for {floor_words}"
         return kept, reason
-    per_replica = cpu_request_cores * policy.targetUtilizationPercent / 100
-    exact = total_cpu_usage_cores / per_replica
-    needed = max(0, math.ceil(exact - 1e-9))
-    replicas = min(max(needed, low), high)
-    reason = (
-        f"total CPU {describe_cores(total_cpu_usage_cores)} / ({format_cpu(cpu_request_cores)} "
-        f"× {policy.targetUtilizationPercent:g}% target) = {exact:.2f} → {needed}"
+    return replicas_for_load(
+        total_cpu_usage_cores,
+        load_name,
+        cpu_request_cores,
+        policy.targetUtilizationPercent,
+        policy,
+        floor,
+        floor_words,
     )
-    if replicas > needed:
-        reason += f", raised to minReplicas {low}"
-    elif replicas < needed:
-        reason += f", capped at maxReplicas {high}"
-    return replicas, reason
 
 
 def recommend(
@@ -196,21 +215,56 @@ def recommend(
     *,
     defaults: SizingDefaults = _DEFAULTS,
     total_memory_usage_bytes: int | None = None,
+    budget: DisruptionBudget | None = None,
+    autoscaler: Autoscaler | None = None,
 ) -> tuple[RecommendedSizing, Evidence]:
     """Recommend replicas and per-pod requests for one expert (see the module docstring).
 
     ``total_cpu_usage_cores`` is the CPU all the expert's pods use now (the
-    sum of their latest samples); ``None`` when unknown. The policy's margins,
-    target and replica bounds apply; the percentile, request bounds, half-life
-    and window come from ``defaults``. The history is read, never changed.
+    sum of their latest samples); ``None`` when unknown. It is evidence, and
+    drives replicas only while the history holds no total-CPU sample yet.
+    ``budget`` is the PodDisruptionBudget covering the expert's pods,
+    ``autoscaler`` the HPA owning its replicas (then ``hpa`` advises its
+    min/max). The policy's margins, target and replica bounds apply; the
+    percentiles, request bounds, half-life and window come from ``defaults``.
+    The history is read, never changed.
     """
     if isinstance(history, UsageHistory):
         history = ExpertHistory.from_model(history)
     cpu, cpu_usage, cpu_reason = recommend_cpu(history, policy, current, defaults)
     memory, memory_peak, memory_reason = recommend_memory(history, policy, current, defaults, now)
-    replicas, replicas_reason = recommend_replicas(
-        cpu, total_cpu_usage_cores, policy, current.replicas, cpu_usage is not None
+    load = window_load(
+        history,
+        now,
+        defaults.window_seconds,
+        defaults.load_percentile,
+        defaults.load_low_percentile,
     )
+    floor, floor_words = disruption_floor(budget) if budget is not None else (None, "")
+    load_cores: float | None
+    if load.at_percentile is not None:
+        load_cores, load_name = load.at_percentile, load_words(load)
+    else:
+        load_cores, load_name = total_cpu_usage_cores, "total CPU"
+    replicas, replicas_reason = recommend_replicas(
+        cpu,
+        load_cores,
+        policy,
+        current.replicas,
+        cpu_usage is not None,
+        load_name=load_name,
+        floor=floor,
+        floor_words=floor_words,
+    )
+    if budget is not None and floor is None:
+        replicas_reason += f"; {floor_words}"
+    hpa = None
+    if autoscaler is not None:
+        hpa = hpa_advice(autoscaler, load, cpu, cpu_usage, policy, floor, floor_words)
+        replicas_reason += (
+            f"; HorizontalPodAutoscaler {autoscaler.name} owns the replicas: "
+            f"set its minReplicas {hpa.minReplicas} and maxReplicas {hpa.maxReplicas} instead"
+        )
     recommended = RecommendedSizing(
         replicas=replicas,
         replicasReason=replicas_reason,
@@ -220,6 +274,10 @@ def recommend(
         memoryRequestBytes=memory,
         memoryRequest=format_memory(memory),
         memoryReason=memory_reason,
+        hpa=hpa,
+    )
+    recommended.bounds = request_bounds(
+        recommended, memory_peak, bounds_factor(confidence_days(history)), defaults
     )
     evidence = Evidence(
         windowSeconds=math.ceil(defaults.window_seconds),
@@ -234,5 +292,7 @@ def recommend(
         totalMemoryUsageBytes=total_memory_usage_bytes,
         firstSampleAt=history.first_sample_at,
         lastSampleAt=history.last_sample_at,
+        load=load.evidence() if load.samples else None,
+        pdb=None if budget is None else budget.name,
     )
     return recommended, evidence
