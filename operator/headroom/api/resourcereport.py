@@ -22,6 +22,7 @@ from headroom.api.common import (
     Percent,
 )
 from headroom.api.crdinfo import CrdInfo, PrinterColumn
+from headroom.api.gpu import MAX_GPUS, GpuFigures, GpuSummary, PodGpuUsage
 
 __all__ = [
     "ContainerLimits",
@@ -89,6 +90,7 @@ class PodUsage(ApiModel):
         default=None, description="CPU between the last two cycles; absent on a pod's first"
     )
     memoryBytes: Bytes = Field(description="working set: usage minus inactive file cache")
+    gpu: PodGpuUsage | None = Field(default=None, description="GP-002; only pods using a GPU")
 
 
 class ContainerLimits(ApiModel):
@@ -135,6 +137,16 @@ class ResourceReportStatus(ApiModel):
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
+    gpus: list[GpuFigures] | None = Field(
+        default=None,
+        max_length=MAX_GPUS,
+        description="GP-001: one entry per GPU; absent on nodes without NVML",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["index"],
+        },
+    )
+    gpuSummary: GpuSummary | None = None
 
 
 class ResourceReport(ApiModel):
@@ -152,6 +164,10 @@ class ResourceReport(ApiModel):
             PrinterColumn("Mem%", "number", ".status.memory.usedPercent", "FR-004"),
             PrinterColumn("Disk%", "number", ".status.diskMaxUsedPercent", "fullest path"),
             PrinterColumn("Pods", "integer", ".status.podCount"),
+            PrinterColumn("GPUs", "integer", ".status.gpuSummary.count", "GP-001"),
+            PrinterColumn(
+                "GPU-Mem%", "number", ".status.gpuSummary.memoryMaxUsedPercent", "fullest GPU"
+            ),
             PrinterColumn("Last Report", "date", ".status.collectedAt"),
             PrinterColumn(
                 "Stale",

@@ -83,15 +83,17 @@ def _rounded_disk(disk: DiskFigures) -> DiskFigures:
 
 
 def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage]:
-    """Each pod's usage, by UID."""
+    """Each pod's usage, by UID (with its GPU use where NVML saw its processes)."""
     before = {pod.uid: pod for pod in previous.pods} if previous is not None else {}
     seconds = current.monotonic - previous.monotonic if previous is not None else 0.0
+    gpu_pods = current.gpus.pods if current.gpus is not None else {}
     return [
         PodUsage(
             uid=pod.uid,
             qosClass=pod.qos_class,
             cpuCores=pod_cpu_cores(before.get(pod.uid), pod, seconds),
             memoryBytes=pod.memory_working_set_bytes,
+            gpu=gpu_pods.get(pod.uid),
         )
         for pod in sorted(current.pods, key=lambda pod: pod.uid)
     ]
@@ -114,6 +116,7 @@ def derive_status(
     against ``ResourceReportStatus`` and the CRD schema.
     """
     disks = [_rounded_disk(disk) for disk in current.disks]
+    gpus = current.gpus if current.gpus is not None and current.gpus.gpus else None
     pods = _pod_usages(previous, current)
     return ReportStatus(
         collectedAt=collected_at,
@@ -132,4 +135,6 @@ def derive_status(
         podCount=len(pods),
         pods=pods,
         agentContainer=current.agent_container,
+        gpus=list(gpus.gpus) if gpus is not None else None,
+        gpuSummary=gpus.summary() if gpus is not None else None,
     )
