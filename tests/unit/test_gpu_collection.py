@@ -270,7 +270,8 @@ def test_once_without_gpus_has_no_gpu_section_and_imports_no_nvml() -> None:
         "with contextlib.redirect_stdout(out):\n"
         "    code = main(['agent', '--once', '-o', 'json'])\n"
         "status = json.loads(out.getvalue())['status']\n"
-        "print(code, 'gpus' in status, 'gpuSummary' in status, 'pynvml' in sys.modules)\n"
+        "print(code, 'gpus' in status, 'gpuSummary' in status, 'pynvml' in sys.modules,\n"
+        "      'headroom.collection.gpu.reader' in sys.modules)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -280,4 +281,4 @@ def test_once_without_gpus_has_no_gpu_section_and_imports_no_nvml() -> None:
         check=False,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path)},
     )
-    assert result.stdout.split() == ["0", "False", "False", "False"], result.stderr
+    assert result.stdout.split() == ["0", "False", "False", "False", "False"], result.stderr

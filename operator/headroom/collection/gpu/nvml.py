@@ -19,10 +19,10 @@ NVML wrappers, costs no memory for them and reports no ``gpus`` section.
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+from headroom.collection.gpu.library import LIBRARY, nvml_library
 
 __all__ = [
     "LIBRARY",
@@ -38,7 +38,6 @@ __all__ = [
     "open_nvml",
 ]
 
-LIBRARY = "libnvidia-ml.so.1"
 NOT_SUPPORTED = "NVML_ERROR_NOT_SUPPORTED"
 NOT_FOUND = "NVML_ERROR_NOT_FOUND"
 NO_DATA_ERRORS = (NOT_SUPPORTED, NOT_FOUND)
@@ -48,17 +47,6 @@ NO_INSTANCE = 0xFFFFFFFF
 
 SampleKind = Literal["gpu", "memory"]
 """``NVML_GPU_UTILIZATION_SAMPLES`` (1) and ``NVML_MEMORY_UTILIZATION_SAMPLES`` (2)."""
-
-_LIBRARY_DIRECTORIES = (
-    "/usr/lib/x86_64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
-    "/usr/lib64",
-    "/usr/lib",
-    "/usr/local/nvidia/lib64",
-    "/usr/local/nvidia/lib",
-    "/run/nvidia/driver/usr/lib/x86_64-linux-gnu",
-)
-"""Where distributions, the NVIDIA container toolkit and the GPU operator put the library."""
 
 
 class NvmlError(Exception):
@@ -159,24 +147,6 @@ class Nvml(Protocol):
     def xid_events(self) -> list[XidEvent]:
         """Xid critical errors since the last call (``nvmlEventSetWait`` with no wait)."""
         ...
-
-
-def nvml_library(
-    directories: Sequence[str] = _LIBRARY_DIRECTORIES, environ: dict[str, str] | None = None
-) -> str | None:
-    """Where ``libnvidia-ml.so.1`` is, or None: a stat per directory, nothing loaded.
-
-    ``LD_LIBRARY_PATH`` first (the container toolkit may set it), then the usual
-    directories. Finding it is only a hint: :func:`open_nvml` still has to load
-    it and ``nvmlInit`` still has to succeed.
-    """
-    env = os.environ if environ is None else environ
-    extra = [part for part in env.get("LD_LIBRARY_PATH", "").split(":") if part]
-    for directory in (*extra, *directories):
-        candidate = os.path.join(directory, LIBRARY)
-        if os.path.exists(candidate):
-            return candidate
-    return None
 
 
 def open_nvml() -> NvmlBinding:

@@ -9,8 +9,12 @@ why, so a GPU node that reports no GPUs says so in the agent's log.
 
 from __future__ import annotations
 
-from headroom.collection.gpu.nvml import NvmlError, nvml_library
-from headroom.collection.gpu.reader import GpuReader
+from typing import TYPE_CHECKING
+
+from headroom.collection.gpu.library import nvml_library
+
+if TYPE_CHECKING:
+    from headroom.collection.gpu.reader import GpuReader
 
 __all__ = ["choose_gpu_reader"]
 
@@ -23,13 +27,15 @@ def choose_gpu_reader(
     ``library`` overrides the search for ``libnvidia-ml.so.1`` (tests).
     """
     if recording:
+        from headroom.collection.gpu.reader import GpuReader
         from headroom.collection.gpu.recorded import RecordedNvml
 
         return GpuReader(RecordedNvml.from_file(recording), procfs), None
     found = library if library is not None else nvml_library()
     if not found:
         return None, None
-    from headroom.collection.gpu.nvml import open_nvml
+    from headroom.collection.gpu.nvml import NvmlError, open_nvml
+    from headroom.collection.gpu.reader import GpuReader
 
     try:
         nvml = open_nvml()
