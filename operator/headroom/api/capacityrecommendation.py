@@ -9,7 +9,7 @@ restarted controller carry on where it stopped.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -23,6 +23,8 @@ from headroom.api.common import (
     Percent,
 )
 from headroom.api.crdinfo import CrdInfo, PrinterColumn
+from headroom.api.gpu import GpuAdvice, GpuUsageHistory
+from headroom.api.histogram import DecayingHistogram
 
 __all__ = [
     "CapacityRecommendation",
@@ -130,21 +132,6 @@ class Evidence(ApiModel):
     lastSampleAt: datetime | None = None
 
 
-class DecayingHistogram(ApiModel):
-    """A histogram with exponentially growing buckets and exponentially decaying weights.
-
-    Only non-empty buckets are kept (``buckets[i]`` has weight ``weights[i]``),
-    which keeps the stored history to a few hundred bytes per expert.
-    """
-
-    firstBucketSize: float = Field(gt=0)
-    growthRatio: float = Field(gt=1)
-    halfLifeSeconds: float = Field(gt=0)
-    referenceTime: datetime
-    buckets: list[Count] = Field(default_factory=list)
-    weights: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
-
-
 class UsageHistory(ApiModel):
     """Persisted usage summary: survives a controller restart."""
 
@@ -154,6 +141,7 @@ class UsageHistory(ApiModel):
     cpuSamples: Count = Field(default=0, description="of which with CPU (not a pod's first)")
     firstSampleAt: datetime | None = None
     lastSampleAt: datetime | None = None
+    gpu: GpuUsageHistory | None = Field(default=None, description="GP-004: GPU experts only")
 
 
 class CapacityRecommendationSpec(ApiModel):
@@ -172,6 +160,7 @@ class CapacityRecommendationStatus(ApiModel):
     fit: Fit | None = None
     evidence: Evidence | None = None
     history: UsageHistory | None = None
+    gpu: GpuAdvice | None = Field(default=None, description="GP-004, GP-005: GPU experts only")
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -10,17 +10,20 @@ resource. Every field is optional: nodes and experts without GPUs carry none.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
 from headroom.api.common import ApiModel, Bytes, Count, Percent
+from headroom.api.histogram import DecayingHistogram
 
 __all__ = [
     "GpuAdvice",
     "GpuFigures",
     "GpuNodeFit",
     "GpuSummary",
+    "GpuUsageHistory",
     "MigDeviceFigures",
     "PodGpuDevice",
     "PodGpuUsage",
@@ -148,3 +151,14 @@ class GpuAdvice(ApiModel):
     fitReason: str = ""
     nodes: list[GpuNodeFit] = Field(default_factory=list, max_length=20)
     samples: Count = Field(default=0, description="per-pod GPU observations in the window")
+
+
+class GpuUsageHistory(ApiModel):
+    """Persisted per-pod GPU samples of one expert: memory for its peak, use for its percentile."""
+
+    memory: DecayingHistogram = Field(description="per-pod GPU memory, bytes")
+    utilization: DecayingHistogram = Field(description="per-pod GPU use, in GPUs (1.0 = one busy)")
+    samples: Count = Field(default=0, description="per-pod observations (memory)")
+    utilizationSamples: Count = Field(default=0, description="of which with GPU use")
+    firstSampleAt: datetime | None = None
+    lastSampleAt: datetime | None = None
