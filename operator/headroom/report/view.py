@@ -16,8 +16,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from headroom.api.capacityrecommendation import CurrentSizing, Fit, RecommendedSizing
+from headroom.api.gpu import GpuAdvice
 
-__all__ = ["ClusterReport", "DiskView", "ExpertView", "NodeView", "Summary"]
+__all__ = ["ClusterReport", "DiskView", "ExpertView", "GpuNodeView", "NodeView", "Summary"]
 
 
 class _View(BaseModel):
@@ -29,6 +30,20 @@ class DiskView(_View):
 
     path: str
     usedPercent: float
+
+
+class GpuNodeView(_View):
+    """A node's GPUs (GP-001, GP-005): devices the scheduler counts, and what NVML measured."""
+
+    allocatable: dict[str, int] = Field(description="GPU resource → devices allocatable")
+    requested: dict[str, int] = Field(description="GPU resource → devices requested by pods here")
+    allocatableDevices: int
+    requestedDevices: int
+    gpus: int | None = Field(default=None, description="physical GPUs the agent read")
+    memoryTotalBytes: int | None = None
+    memoryUsedBytes: int | None = None
+    utilizationPercent: float | None = Field(default=None, description="mean over its GPUs")
+    errors: int = Field(default=0, description="GPUs the agent could not read")
 
 
 class NodeView(_View):
@@ -57,6 +72,7 @@ class NodeView(_View):
     reportAgeSeconds: float | None
     stale: bool = Field(description="the report missed 3 heartbeats (CT-002)")
     notes: list[str] = Field(description="why fit leaves the node out, and other problems")
+    gpu: GpuNodeView | None = Field(default=None, description="null: no GPU on the node")
 
 
 class ExpertView(_View):
@@ -69,6 +85,7 @@ class ExpertView(_View):
     fit: Fit | None
     conditions: dict[str, str] = Field(description="condition type → status")
     message: str | None = Field(description="why there is no recommendation yet, if so")
+    gpu: GpuAdvice | None = Field(default=None, description="null: the expert requests no GPU")
 
 
 class Summary(_View):
