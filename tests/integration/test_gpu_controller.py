@@ -175,3 +175,30 @@ def test_gpu_advice_and_fit_from_gpu_nodes_and_gpu_pods(
         sliced: (2, 3, "gpu-memory"),
     }
     assert status["history"]["gpu"]["samples"] >= 2
+
+
+@pytest.mark.integration
+@pytest.mark.requirement("GP-001", "GP-003")
+def test_kubectl_get_rr_shows_the_gpu_columns(control_plane: ControlPlane) -> None:
+    cp = control_plane
+    with_gpus, without = unique("gpunode"), unique("node")
+    create_gpu_node(cp, with_gpus, {GPU: "2"}, {})
+    create_gpu_node(cp, without, {}, {})
+    reporting = agent(cp, with_gpus)
+    reporting.gpus = GpuSnapshot((gpu(0, "GPU-a", 20 * GiB, 60.0), gpu(1, "GPU-b", 60 * GiB, 10.0)))
+    reporting.report()
+    agent(cp, without).report()
+    out = cp.kubectl("get", "rr", with_gpus, without).stdout.splitlines()
+    header = out[0]
+    assert header.split()[-3:] == ["GPUS", "GPU-MEM%", "AGE"]
+
+    def cell(line: str, column: str) -> str:
+        """The cell under ``column`` (kubectl aligns cells with their headers; empty: no value)."""
+        start = header.index(column)
+        return line[start:].split(" ", 1)[0] if len(line) > start else ""
+
+    rows = {line.split()[0]: line for line in out[1:]}
+    assert (cell(rows[with_gpus], "GPUS"), cell(rows[with_gpus], "GPU-MEM%")) == ("2", "75")
+    assert (cell(rows[without], "GPUS"), cell(rows[without], "GPU-MEM%")) == ("", "")
+    report = cp.api("GET", f"/apis/headroom.dev/v1alpha1/resourcereports/{without}")
+    assert "gpus" not in report["status"] and "gpuSummary" not in report["status"]

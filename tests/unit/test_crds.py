@@ -63,10 +63,10 @@ def test_short_names_and_columns() -> None:
         "Mem%",
         "Disk%",
         "Pods",
-        "GPUs",
-        "GPU-Mem%",
         "Last Report",
         "Stale",
+        "GPUs",
+        "GPU-Mem%",
         "Age",
     ]
     caprec = by_kind["CapacityRecommendation"]["spec"]

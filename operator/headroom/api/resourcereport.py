@@ -164,16 +164,16 @@ class ResourceReport(ApiModel):
             PrinterColumn("Mem%", "number", ".status.memory.usedPercent", "FR-004"),
             PrinterColumn("Disk%", "number", ".status.diskMaxUsedPercent", "fullest path"),
             PrinterColumn("Pods", "integer", ".status.podCount"),
-            PrinterColumn("GPUs", "integer", ".status.gpuSummary.count", "GP-001"),
-            PrinterColumn(
-                "GPU-Mem%", "number", ".status.gpuSummary.memoryMaxUsedPercent", "fullest GPU"
-            ),
             PrinterColumn("Last Report", "date", ".status.collectedAt"),
             PrinterColumn(
                 "Stale",
                 "string",
                 '.status.conditions[?(@.type=="Stale")].status',
                 "True once the controller saw no heartbeat for 3 periods",
+            ),
+            PrinterColumn("GPUs", "integer", ".status.gpuSummary.count", "GP-001"),
+            PrinterColumn(
+                "GPU-Mem%", "number", ".status.gpuSummary.memoryMaxUsedPercent", "fullest GPU"
             ),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ),
