@@ -29,7 +29,7 @@ from headroom.api.capacityrecommendation import (
     RecommendedSizing,
     SizingPolicy,
 )
-from headroom.api.gpu import GpuAdvice
+from headroom.api.gpu import GpuAdvice, GpuNodeFit
 from headroom.controller.state import (
     ClusterState,
     ExpertInfo,
@@ -292,7 +292,15 @@ def _new_current(expert: ExpertInfo) -> CurrentSizing:
     )
 
 
-def gpu_rooms(state: ClusterState, free: FreeCapacity) -> list[GpuNodeRoom]:
+class GpuRooms(list[GpuNodeRoom]):
+    """One batch's GPU nodes with their free room, and the GPU fits solved on them."""
+
+    def __init__(self, rooms: list[GpuNodeRoom]) -> None:
+        super().__init__(rooms)
+        self.fits: dict[tuple[object, ...], tuple[int, list[GpuNodeFit], str]] = {}
+
+
+def gpu_rooms(state: ClusterState, free: FreeCapacity) -> GpuRooms:
     """The included nodes that have GPUs, with their free room (GP-005)."""
     rooms = []
     for index, name in enumerate(free.names):
@@ -310,7 +318,7 @@ def gpu_rooms(state: ClusterState, free: FreeCapacity) -> list[GpuNodeRoom]:
                 free_gpu_memory=report.gpu_free_memory if report is not None else (),
             )
         )
-    return rooms
+    return GpuRooms(rooms)
 
 
 def _gpu(
@@ -320,7 +328,7 @@ def _gpu(
     recommended: RecommendedSizing,
     defaults: SizingDefaults,
     fresh_nodes: set[str],
-    rooms: list[GpuNodeRoom],
+    rooms: GpuRooms,
     now: datetime,
 ) -> tuple[GpuAdvice, list[str]]:
     """The GPU advice of a GPU expert, its persisted GPU history and annotation problems."""
@@ -352,6 +360,7 @@ def _gpu(
         memory_request_bytes=recommended.memoryRequestBytes,
         gpu_memory_bytes=memory,
         gpu_product=product,
+        fit_cache=rooms.fits,
     )
     return advice, problems
 
@@ -363,7 +372,7 @@ def recommend_one(
     defaults: SizingDefaults,
     fresh_nodes: set[str],
     now: datetime,
-    rooms: list[GpuNodeRoom] | None = None,
+    rooms: GpuRooms | None = None,
 ) -> CapacityRecommendationStatus:
     """The status of one expert's recommendation."""
     key = (expert.namespace, expert.name)
@@ -411,7 +420,7 @@ def compute_batch(
     free, stale = batch_free_capacity(state, now, stale_heartbeats)
     fresh_nodes = {name for name in state.reports if name not in stale}
     result = BatchResult(stale_reports=stale, fresh_reports=len(fresh_nodes))
-    rooms: list[GpuNodeRoom] | None = None
+    rooms: GpuRooms | None = None
     for key, expert in state.experts.items():
         if expert.gpu_requests and rooms is None:
             rooms = gpu_rooms(state, free)

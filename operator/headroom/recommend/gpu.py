@@ -83,6 +83,7 @@ MIB = 1 << 20
 MIG_SLICES = 7
 """Compute slices of a full A100/H100/H200 in MIG mode (``7g``)."""
 _MIG_PROFILE = re.compile(r"^(\d+)g\.(\d+)gb")
+_Limit = Literal["gpu", "cpu", "memory", "gpu-memory"]
 
 
 def is_gpu_resource(name: str) -> bool:
@@ -417,42 +418,48 @@ def fit_gpu_replicas(
     """More replicas that fit, counting free devices, CPU, memory and shared GPU memory."""
     cpu_m = max(1, math.ceil(cpu_request_cores * 1000 - 1e-6))
     memory_k = max(1, math.ceil(memory_request_bytes / 1024))
-    fits: list[GpuNodeFit] = []
+    found: list[tuple[int, str, int, _Limit]] = []
     notes: list[str] = []
     total = 0
     for node in nodes:
         allocatable = node.gpus.allocatable.get(resource, 0)
         if allocatable <= 0:
             continue
-        free = max(0, allocatable - node.requested.get(resource, 0))
-        limits: list[tuple[int, Literal["gpu", "cpu", "memory", "gpu-memory"]]] = [
-            (free // per_replica, "gpu"),
-            (node.free_cpu_millicores // cpu_m, "cpu"),
-            (node.free_memory_kib // memory_k, "memory"),
-        ]
-        if resource == GPU_RESOURCE and node.gpus.shared and needed_gpu_bytes:
+        free = allocatable - node.requested.get(resource, 0)
+        limited_by: _Limit = "gpu"
+        replicas = free // per_replica if free > 0 else 0
+        by_cpu = node.free_cpu_millicores // cpu_m
+        if by_cpu < replicas:
+            replicas, limited_by = by_cpu, "cpu"
+        by_memory = node.free_memory_kib // memory_k
+        if by_memory < replicas:
+            replicas, limited_by = by_memory, "memory"
+        if replicas > 0 and resource == GPU_RESOURCE and node.gpus.shared and needed_gpu_bytes:
+            by_gpu_memory = replicas
             if node.gpus.sharing == "mps" and node.gpus.memory_bytes:
                 slice_memory = node.gpus.memory_bytes // node.gpus.replicas
                 if needed_gpu_bytes > slice_memory:
-                    limits.append((0, "gpu-memory"))
+                    by_gpu_memory = 0
                     notes.append(
                         f"{node.name}: an MPS slice has {describe_bytes(slice_memory)}, "
                         f"a replica needs {describe_bytes(needed_gpu_bytes)}"
                     )
             elif node.free_gpu_memory and per_replica == 1:
-                by_memory = sum(
+                by_gpu_memory = sum(
                     free_bytes // needed_gpu_bytes for free_bytes in node.free_gpu_memory
                 )
-                limits.append((int(by_memory), "gpu-memory"))
-        replicas, limited_by = min(limits, key=lambda item: item[0])
+            if by_gpu_memory < replicas:
+                replicas, limited_by = by_gpu_memory, "gpu-memory"
         if replicas > 0:
             total += replicas
-            fits.append(
-                GpuNodeFit(node=node.name, replicas=replicas, freeGpus=free, limitedBy=limited_by)
-            )
-    fits.sort(key=lambda f: (-f.replicas, f.node))
+            found.append((replicas, node.name, max(0, free), limited_by))
+    found.sort(key=lambda f: (-f[0], f[1]))
+    fits = [
+        GpuNodeFit(node=name, replicas=replicas, freeGpus=free, limitedBy=limited_by)
+        for replicas, name, free, limited_by in found[:max_listed]
+    ]
     reason = (
-        f"{total} more replicas on {len(fits)} nodes: per node the least of free {resource} "
+        f"{total} more replicas on {len(found)} nodes: per node the least of free {resource} "
         f"÷ {per_replica}, free CPU ÷ {cpu_m}m, free memory ÷ {describe_bytes(memory_k * 1024)}"
     )
     if needed_gpu_bytes:
@@ -490,6 +497,7 @@ def gpu_advice(
     memory_request_bytes: int,
     gpu_memory_bytes: int | None = None,
     gpu_product: str | None = None,
+    fit_cache: dict[tuple[object, ...], tuple[int, list[GpuNodeFit], str]] | None = None,
 ) -> GpuAdvice:
     """The expert's GPU advice: memory, use, replicas, sharing, MIG and fit, each with its reason.
 
@@ -497,7 +505,9 @@ def gpu_advice(
     ``total_gpus_used`` the GPU use of all its replicas now, ``nodes`` the
     included nodes with GPUs, ``cpu_request_cores``/``memory_request_bytes``
     the recommended requests (fit must hold them too), ``gpu_memory_bytes``
-    and ``gpu_product`` the GPU its replicas run on now, when known.
+    and ``gpu_product`` the GPU its replicas run on now, when known. ``fit_cache``,
+    shared by the experts of one batch (the same ``nodes``), holds the fits already
+    solved for the same request.
     """
     resource = GPU_RESOURCE if GPU_RESOURCE in requests else sorted(requests)[0]
     per_replica = requests[resource]
@@ -554,8 +564,14 @@ def gpu_advice(
             for profile, size in node.gpus.mig_memory.items():
                 profiles[profile] = max(profiles.get(profile, 0), size)
         advice.smallestMigProfile, advice.migReason = smallest_mig_profile(needed, profiles, used)
-    total, fits, fit_reason = fit_gpu_replicas(
-        resource, per_replica, needed, cpu_request_cores, memory_request_bytes, nodes
-    )
+    key = (resource, per_replica, needed, cpu_request_cores, memory_request_bytes)
+    solved = fit_cache.get(key) if fit_cache is not None else None
+    if solved is None:
+        solved = fit_gpu_replicas(
+            resource, per_replica, needed, cpu_request_cores, memory_request_bytes, nodes
+        )
+        if fit_cache is not None:
+            fit_cache[key] = solved
+    total, fits, fit_reason = solved[0], list(solved[1]), solved[2]
     advice.additionalReplicas, advice.nodes, advice.fitReason = total, fits, fit_reason
     return advice
