@@ -6,8 +6,11 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from headroom.recommend.gpu import (
+    GpuFitArrays,
     GpuHistory,
     GpuNodeRoom,
     GpuPolicy,
@@ -325,3 +328,55 @@ def test_gpu_history_round_trips_through_its_model() -> None:
     assert again.memory.peak(NOW, 86400) == history.memory.peak(NOW, 86400)
     assert again.utilization.percentile(95) == history.utilization.percentile(95)
     assert (again.samples, again.utilization_samples) == (3, 3)
+
+
+room_strategy = st.builds(
+    lambda name, alloc, req, cpu, mem, replicas, sharing, memory, free_memory, mig: GpuNodeRoom(
+        name=name,
+        gpus=NodeGpus(
+            allocatable={"nvidia.com/gpu": alloc, "nvidia.com/mig-1g.10gb": mig},
+            memory_bytes=memory,
+            replicas=replicas,
+            sharing=sharing,
+        ),
+        requested={"nvidia.com/gpu": req, "nvidia.com/mig-1g.10gb": mig // 2},
+        free_cpu_millicores=cpu,
+        free_memory_kib=mem,
+        free_gpu_memory=free_memory,
+    ),
+    name=st.text("abcdef", min_size=1, max_size=4),
+    alloc=st.integers(0, 16),
+    req=st.integers(0, 20),
+    cpu=st.integers(0, 64_000),
+    mem=st.integers(0, 512 * GIB // 1024),
+    replicas=st.integers(1, 8),
+    sharing=st.sampled_from(["none", "time-slicing", "mps"]),
+    memory=st.none() | st.integers(1 * GIB, 141 * GIB),
+    free_memory=st.lists(st.integers(0, 141 * GIB), max_size=8).map(tuple),
+    mig=st.integers(0, 7),
+)
+
+
+@pytest.mark.requirement("GP-005")
+@settings(max_examples=200, deadline=None)
+@given(
+    nodes=st.lists(room_strategy, max_size=25, unique_by=lambda r: r.name),
+    resource=st.sampled_from(["nvidia.com/gpu", "nvidia.com/mig-1g.10gb"]),
+    per_replica=st.integers(1, 4),
+    needed=st.none() | st.integers(1 * GIB, 100 * GIB),
+    cpu=st.floats(0.01, 32.0),
+    memory=st.integers(1 << 20, 256 * GIB),
+    listed=st.integers(1, 30),
+)
+def test_the_vectorised_fit_gives_the_plain_fits_answers(
+    nodes: list[GpuNodeRoom],
+    resource: str,
+    per_replica: int,
+    needed: int | None,
+    cpu: float,
+    memory: int,
+    listed: int,
+) -> None:
+    plain = fit_gpu_replicas(resource, per_replica, needed, cpu, memory, nodes, max_listed=listed)
+    fast = GpuFitArrays(resource, nodes).solve(per_replica, needed, cpu, memory, max_listed=listed)
+    assert fast == plain

@@ -45,7 +45,7 @@ from headroom.recommend.fit import (
     exclusion_reason,
     free_room,
 )
-from headroom.recommend.gpu import GpuNodeRoom, gpu_advice, gpu_policy
+from headroom.recommend.gpu import GpuFitArrays, GpuNodeRoom, gpu_advice, gpu_policy
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults, policy_from_annotations
 from headroom.recommend.quantities import format_cpu, format_memory
@@ -297,7 +297,21 @@ class GpuRooms(list[GpuNodeRoom]):
 
     def __init__(self, rooms: list[GpuNodeRoom]) -> None:
         super().__init__(rooms)
-        self.fits: dict[tuple[object, ...], tuple[int, list[GpuNodeFit], str]] = {}
+        self._arrays: dict[str, GpuFitArrays] = {}
+        self._fits: dict[tuple[object, ...], tuple[int, list[GpuNodeFit], str]] = {}
+
+    def fit(
+        self, resource: str, per_replica: int, needed: int | None, cpu: float, memory: int
+    ) -> tuple[int, list[GpuNodeFit], str]:
+        """``fit_gpu_replicas`` over these nodes, vectorised and shared within the batch."""
+        key = (resource, per_replica, needed, cpu, memory)
+        found = self._fits.get(key)
+        if found is None:
+            arrays = self._arrays.get(resource)
+            if arrays is None:
+                arrays = self._arrays[resource] = GpuFitArrays(resource, self)
+            found = self._fits[key] = arrays.solve(per_replica, needed, cpu, memory)
+        return found
 
 
 def gpu_rooms(state: ClusterState, free: FreeCapacity) -> GpuRooms:
@@ -360,7 +374,7 @@ def _gpu(
         memory_request_bytes=recommended.memoryRequestBytes,
         gpu_memory_bytes=memory,
         gpu_product=product,
-        fit_cache=rooms.fits,
+        fitter=rooms.fit,
     )
     return advice, problems
 
