@@ -63,6 +63,12 @@ def test_on_a_gpu_agent_runs_on_gpu_nodes_with_nvml_reachable_and_no_gpu_request
         }
     ]
     assert "runtimeClassName" not in plain["spec"]["template"]["spec"]
+    # still non-root, read-only, no capabilities, the node mounted read-only
+    ctx = container["securityContext"]
+    assert ctx["runAsNonRoot"] is True and ctx["readOnlyRootFilesystem"] is True
+    assert ctx["privileged"] is False and ctx["capabilities"] == {"drop": ["ALL"]}
+    assert all(m["readOnly"] for m in container["volumeMounts"] if m["name"].startswith("host-"))
+    assert spec["volumes"] == plain["spec"]["template"]["spec"]["volumes"]
 
 
 def test_each_gpu_label_that_differs_puts_a_node_on_the_plain_agent() -> None:
