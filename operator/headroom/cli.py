@@ -35,6 +35,11 @@ def _agent_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     agent.add_argument("--heartbeat", dest="heartbeat_seconds", type=int)
     agent.add_argument("--threshold", dest="change_threshold_percent", type=float)
     agent.add_argument("--kubeconfig")
+    agent.add_argument(
+        "--gpu-recording",
+        dest="gpu_recording",
+        help="replay recorded NVML answers from this file instead of the real NVML",
+    )
     agent.add_argument("--listen-host", dest="listen_host", help="admin endpoint address")
     agent.add_argument(
         "--listen-port", dest="listen_port", type=int, help="admin endpoint port (0: off)"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from tabulate import tabulate
 
-from headroom.api import ResourceReport
+from headroom.api import ResourceReport, ResourceReportStatus
 
 __all__ = ["OutputFormat", "format_bytes", "render_report"]
 
@@ -76,7 +76,71 @@ def _table(report: ResourceReport) -> str:
             for p in status.pods
         ]
         parts.append(tabulate(pods, headers=["POD UID", "QOS", "CPU (cores)", "MEMORY"]))
+    parts.extend(_gpu_tables(status))
     return "\n\n".join(parts)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _gpu_tables(status: ResourceReportStatus) -> list[str]:
+    """The GPUs (GP-001), their MIG devices and each pod's GPU use (GP-002); none without GPUs."""
+    if not status.gpus:
+        return []
+    gpus, migs = [], []
+    for gpu in status.gpus:
+        gpus.append(
+            [
+                gpu.index,
+                gpu.name or "-",
+                gpu.uuid or "-",
+                format_bytes(gpu.memoryTotalBytes),
+                format_bytes(gpu.memoryUsedBytes),
+                _percent(gpu.utilizationPercent),
+                _percent(gpu.memoryUtilizationPercent),
+                gpu.migMode or "-",
+                "-" if gpu.processCount is None else gpu.processCount,
+                ",".join(str(x) for x in gpu.xids or ()),
+                gpu.error or "",
+            ]
+        )
+        for mig in gpu.migDevices or ():
+            migs.append(
+                [
+                    f"{gpu.index}/{mig.index}",
+                    mig.profile or "-",
+                    mig.uuid or "-",
+                    format_bytes(mig.memoryTotalBytes),
+                    format_bytes(mig.memoryUsedBytes),
+                    mig.error or "",
+                ]
+            )
+    headers = ["GPU (GP-001)", "NAME", "UUID", "MEMORY", "USED", "UTIL", "MEM-UTIL", "MIG"]
+    parts = [tabulate(gpus, headers=[*headers, "PROCS", "XID", "ERROR"])]
+    if migs:
+        parts.append(
+            tabulate(migs, headers=["MIG DEVICE", "PROFILE", "UUID", "MEMORY", "USED", "ERROR"])
+        )
+    pods = [
+        [
+            pod.uid,
+            device.gpuIndex
+            if device.migProfile is None
+            else f"{device.gpuIndex} ({device.migProfile})",
+            format_bytes(device.memoryBytes),
+            _percent(device.utilizationPercent),
+            device.processes,
+        ]
+        for pod in status.pods
+        if pod.gpu is not None
+        for device in pod.gpu.devices
+    ]
+    if pods:
+        parts.append(
+            tabulate(pods, headers=["POD UID (GP-002)", "GPU", "GPU MEMORY", "SM SHARE", "PROCS"])
+        )
+    return parts
 
 
 def render_report(report: ResourceReport, fmt: OutputFormat) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from headroom.agent.reports import ApiReportStore
 from headroom.collection.derive import derive_status
 from headroom.collection.figures import DiskFigures, MemoryFigures
+from headroom.collection.gpu.figures import GpuSnapshot
 from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 from tests.controlplane.cluster import ApiError, ControlPlane, free_ports
 from tests.integration.kube_helpers import admin_client
@@ -53,15 +54,18 @@ def create_expert(
     memory: str = "1Gi",
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    limits: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A Deployment with a ReplicaSet and ``replicas`` Pods spread over ``nodes``."""
+    """A Deployment with a ReplicaSet and ``replicas`` Pods spread over ``nodes``.
+
+    ``limits`` adds container limits, e.g. ``{"nvidia.com/gpu": "1"}``.
+    """
     ensure_namespace(cp, namespace)
     match = {"app": name}
-    container = {
-        "name": "model",
-        "image": "example.invalid/expert:1",
-        "resources": {"requests": {"cpu": cpu, "memory": memory}},
-    }
+    resources: dict[str, Any] = {"requests": {"cpu": cpu, "memory": memory}}
+    if limits:
+        resources["limits"] = limits
+    container = {"name": "model", "image": "example.invalid/expert:1", "resources": resources}
     deployment = cp.api(
         "POST",
         f"/apis/apps/v1/namespaces/{namespace}/deployments",
@@ -143,6 +147,7 @@ class SimulatedAgent:
     pods: dict[str, tuple[float, int]] = field(default_factory=dict)  # uid → (cores, bytes)
     containers: dict[str, list[tuple[str, float, int]]] = field(default_factory=dict)
     """uid → each container cgroup below the pod: (short ID, cores, bytes)."""
+    gpus: GpuSnapshot | None = None  # what a GPU reader would give, as is
     _t: float = 0.0
     _cpu_seconds: dict[str, float] = field(default_factory=dict)
     _previous: RawSample | None = None
@@ -190,6 +195,7 @@ class SimulatedAgent:
                 )
                 for uid, (_, memory) in self.pods.items()
             ),
+            gpus=self.gpus,
         )
 
     def report(self) -> None:

@@ -57,7 +57,18 @@ def test_short_names_and_columns() -> None:
     rr = by_kind["ResourceReport"]["spec"]
     assert rr["names"]["shortNames"] == ["rr"] and rr["scope"] == "Cluster"
     columns = [c["name"] for c in rr["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["CPU%", "Cores", "Mem%", "Disk%", "Pods", "Last Report", "Stale", "Age"]
+    assert columns == [
+        "CPU%",
+        "Cores",
+        "Mem%",
+        "Disk%",
+        "Pods",
+        "Last Report",
+        "Stale",
+        "GPUs",
+        "GPU-Mem%",
+        "Age",
+    ]
     caprec = by_kind["CapacityRecommendation"]["spec"]
     assert caprec["names"]["shortNames"] == ["caprec"] and caprec["scope"] == "Namespaced"
     columns = [c["name"] for c in caprec["versions"][0]["additionalPrinterColumns"]]

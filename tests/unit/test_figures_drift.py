@@ -23,6 +23,7 @@ from headroom import api
 from headroom.api.resourcereport import QosClass as ApiQosClass
 from headroom.collection import figures
 from headroom.collection.derive import derive_status
+from headroom.collection.gpu import figures as gpu_figures
 from headroom.collection.sample import ContainerCounters, CpuTimes, PodCounters, RawSample
 from tests.unit.crdschema import crd_validator
 
@@ -35,6 +36,11 @@ PAIRS: list[tuple[type[Any], type[BaseModel]]] = [
     (figures.ContainerLimits, api.ContainerLimits),
     (figures.Condition, api.Condition),
     (figures.ReportStatus, api.ResourceReportStatus),
+    (gpu_figures.GpuFigures, api.GpuFigures),
+    (gpu_figures.MigDeviceFigures, api.MigDeviceFigures),
+    (gpu_figures.GpuSummary, api.GpuSummary),
+    (gpu_figures.PodGpuDevice, api.PodGpuDevice),
+    (gpu_figures.PodGpuUsage, api.PodGpuUsage),
 ]
 
 
@@ -82,6 +88,62 @@ limits = st.none() | st.builds(
 )
 
 
+small_percent = st.none() | st.floats(min_value=0, max_value=100)
+mig_device = st.builds(
+    gpu_figures.MigDeviceFigures,
+    index=st.integers(min_value=0, max_value=6),
+    uuid=st.none() | st.just("MIG-11111111-2222-5333-8444-555555555555"),
+    profile=st.none() | st.sampled_from(["1g.10gb", "3g.40gb", "7g.80gb"]),
+    gpuInstanceId=st.none() | st.integers(min_value=0, max_value=14),
+    computeInstanceId=st.none() | st.integers(min_value=0, max_value=7),
+    memoryTotalBytes=st.none() | size,
+    memoryUsedBytes=st.none() | size,
+    error=st.none() | st.just("nvmlDeviceGetMemoryInfo: NVML_ERROR_GPU_IS_LOST"),
+)
+gpu = st.builds(
+    gpu_figures.GpuFigures,
+    index=st.integers(min_value=0, max_value=7),
+    uuid=st.none() | st.just("GPU-5b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
+    name=st.none() | st.just("NVIDIA H100 80GB HBM3"),
+    memoryTotalBytes=st.none() | size,
+    memoryUsedBytes=st.none() | size,
+    memoryUsedPercent=small_percent,
+    utilizationPercent=small_percent,
+    memoryUtilizationPercent=small_percent,
+    migMode=st.none() | st.sampled_from(["Enabled", "Disabled"]),
+    migDevices=st.none() | st.lists(mig_device, max_size=3),
+    processCount=st.none() | st.integers(min_value=0, max_value=64),
+    xids=st.none() | st.lists(st.sampled_from([13, 31, 48, 79]), min_size=1, max_size=3),
+    error=st.none() | st.just("nvmlDeviceGetUUID: NVML_ERROR_UNKNOWN"),
+)
+pod_gpu = st.builds(
+    gpu_figures.PodGpuUsage,
+    memoryBytes=st.none() | size,
+    devices=st.lists(
+        st.builds(
+            gpu_figures.PodGpuDevice,
+            uuid=st.just("GPU-5b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
+            gpuIndex=st.integers(min_value=0, max_value=7),
+            migProfile=st.none() | st.just("1g.10gb"),
+            memoryBytes=st.none() | size,
+            utilizationPercent=small_percent,
+            processes=st.integers(min_value=1, max_value=8),
+        ),
+        max_size=2,
+    ),
+)
+
+
+@st.composite
+def gpu_snapshots(draw: st.DrawFn, uids: list[str]) -> gpu_figures.GpuSnapshot | None:
+    """What a GPU reader can give: nothing, or GPUs by distinct index and some pods' use."""
+    if draw(st.booleans()):
+        return None
+    gpus = {g.index: g for g in draw(st.lists(gpu, max_size=3))}
+    pods = {u: draw(pod_gpu) for u in uids if draw(st.booleans())}
+    return gpu_figures.GpuSnapshot(tuple(gpus.values()), pods)
+
+
 @st.composite
 def readings(draw: st.DrawFn) -> RawSample:
     """One reading as any reader can give it (counters may go backwards: restarts)."""
@@ -111,6 +173,7 @@ def readings(draw: st.DrawFn) -> RawSample:
         disks=tuple({d.path: d for d in draw(st.lists(disk, min_size=1, max_size=4))}.values()),
         pods=tuple(PodCounters(u, q, c, m, k) for u, (q, c, m, k) in pods.items()),
         agent_container=draw(limits),
+        gpus=draw(gpu_snapshots(list(pods))),
     )
 
 

@@ -22,6 +22,10 @@ PURPOSES: dict[str, tuple[str, str]] = {
     "aiohttp": ("controller", "kopf's and the controller list-watch's HTTP client"),
     "kopf": ("controller", "operator framework: handlers, life cycle, Events"),
     "numpy": ("controller", "vectorised fit of replicas over all nodes"),
+    "nvidia-ml-py": (
+        "agent",
+        "NVIDIA's NVML binding: GPU figures, imported only where libnvidia-ml.so.1 is",
+    ),
     "prometheus-client": ("both", "Prometheus metrics of agent and controller"),
     "protobuf": ("cli", "decodes the Pods `headroom report` asks for as protobuf (upb parser)"),
     "psutil": ("agent", "node CPU, memory and disk figures from the host's procfs"),

@@ -41,6 +41,7 @@ _SETTING_FLAGS = (
     "kubeconfig",
     "listen_host",
     "listen_port",
+    "gpu_recording",
 )
 
 
@@ -55,8 +56,14 @@ def load_settings(args: argparse.Namespace) -> AgentSettings:
 
 
 def build_reader(settings: AgentSettings) -> PsutilNodeReader:
-    """The real reader over the node's mounts."""
-    return PsutilNodeReader(settings.host_paths(), settings.disk_paths)
+    """The real reader over the node's mounts, with a GPU reader where NVML is (GP-003)."""
+    from headroom.collection.gpu.setup import choose_gpu_reader
+
+    recording = str(settings.gpu_recording) if settings.gpu_recording else None
+    gpu, why_not = choose_gpu_reader(str(settings.procfs), recording)
+    if why_not:
+        log.warning("%s", why_not)
+    return PsutilNodeReader(settings.host_paths(), settings.disk_paths, gpu=gpu)
 
 
 def _start_admin(

@@ -19,16 +19,20 @@ def _percents(status: ReportStatus) -> dict[str, float]:
     for disk in status.disks:
         if disk.usedPercent is not None:
             figures[f"disk:{disk.path}"] = disk.usedPercent
+    for gpu in status.gpus or ():
+        if gpu.memoryUsedPercent is not None:
+            figures[f"gpu:{gpu.index}"] = gpu.memoryUsedPercent
     return figures
 
 
 def moved_beyond(old: ReportStatus, new: ReportStatus, threshold: float) -> str | None:
     """Why ``new`` is worth writing before the heartbeat, or ``None``.
 
-    A node percentage (CPU, memory, each disk) moved by at least ``threshold``
-    points, a disk error appeared or cleared, the set of pods changed, or the
-    core count changed. Per-pod figures alone wait for the heartbeat: they
-    move every cycle and would otherwise turn every cycle into a write.
+    A node percentage (CPU, memory, each disk, each GPU's memory) moved by at
+    least ``threshold`` points, a disk or GPU error appeared or cleared, the set
+    of pods changed, or the core count changed. Per-pod figures and GPU
+    utilisation alone wait for the heartbeat: they move every cycle and would
+    otherwise turn every cycle into a write.
     """
     before, after = _percents(old), _percents(new)
     for key in sorted(before.keys() | after.keys()):
@@ -38,6 +42,8 @@ def moved_beyond(old: ReportStatus, new: ReportStatus, threshold: float) -> str 
             return f"{key} moved {before[key]:.1f}% -> {after[key]:.1f}%"
     if {d.path: d.error for d in old.disks} != {d.path: d.error for d in new.disks}:
         return "disk error changed"
+    if {g.index: g.error for g in old.gpus or ()} != {g.index: g.error for g in new.gpus or ()}:
+        return "GPU error changed"
     if {p.uid for p in old.pods} != {p.uid for p in new.pods}:
         return "pods changed"
     if old.cpu.logicalCores != new.cpu.logicalCores:

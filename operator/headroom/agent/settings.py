@@ -37,6 +37,7 @@ _FLAGS = {
     "kubeconfig": "--kubeconfig",
     "listen_host": "--listen-host",
     "listen_port": "--listen-port",
+    "gpu_recording": "--gpu-recording",
 }
 _ENVIRONMENT = {"node_name": ("NODE_NAME", "HEADROOM_NODE_NAME")}
 
@@ -131,6 +132,7 @@ _CONVERT: dict[str, Callable[[str, object], Any]] = {
     "kubeconfig": _optional_path,
     "listen_host": _text,
     "listen_port": _number(int, 0, 65535),
+    "gpu_recording": _optional_path,
 }
 
 
@@ -162,6 +164,8 @@ class AgentSettings:
     """Admin endpoint address."""
     listen_port: int = 9731
     """Admin endpoint port; 0 = off."""
+    gpu_recording: Path | None = None
+    """Recorded NVML answers to replay (tests, demos); unset: the real NVML where present."""
 
     def __post_init__(self) -> None:
         for spec in fields(self):

@@ -11,6 +11,14 @@ from headroom.api.capacityrecommendation import (
     CapacityRecommendationStatus,
 )
 from headroom.api.common import API_VERSION, GROUP, VERSION, Condition, ObjectMeta
+from headroom.api.gpu import (
+    GpuAdvice,
+    GpuFigures,
+    GpuSummary,
+    MigDeviceFigures,
+    PodGpuDevice,
+    PodGpuUsage,
+)
 from headroom.api.resourcereport import (
     ContainerLimits,
     ContainerUsage,
@@ -35,8 +43,14 @@ __all__ = [
     "ContainerUsage",
     "CpuFigures",
     "DiskFigures",
+    "GpuAdvice",
+    "GpuFigures",
+    "GpuSummary",
     "MemoryFigures",
+    "MigDeviceFigures",
     "ObjectMeta",
+    "PodGpuDevice",
+    "PodGpuUsage",
     "PodUsage",
     "ResourceReport",
     "ResourceReportSpec",

@@ -9,7 +9,7 @@ restarted controller carry on where it stopped.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -24,6 +24,8 @@ from headroom.api.common import (
 )
 from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
 from headroom.api.crdinfo import CrdInfo, PrinterColumn
+from headroom.api.gpu import GpuAdvice, GpuUsageHistory
+from headroom.api.histogram import DecayingHistogram
 
 __all__ = [
     "CapacityRecommendation",
@@ -193,21 +195,6 @@ class Evidence(ApiModel):
     pdb: str | None = Field(default=None, description="the PodDisruptionBudget counted, if any")
 
 
-class DecayingHistogram(ApiModel):
-    """A histogram with exponentially growing buckets and exponentially decaying weights.
-
-    Only non-empty buckets are kept (``buckets[i]`` has weight ``weights[i]``),
-    which keeps the stored history to a few hundred bytes per expert.
-    """
-
-    firstBucketSize: float = Field(gt=0)
-    growthRatio: float = Field(gt=1)
-    halfLifeSeconds: float = Field(gt=0)
-    referenceTime: datetime
-    buckets: list[Count] = Field(default_factory=list)
-    weights: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
-
-
 class UsageHistory(ApiModel):
     """Persisted usage summary: survives a controller restart."""
 
@@ -227,6 +214,7 @@ class UsageHistory(ApiModel):
     )
     totalCpuSamples: Count = 0
     lastTotalCpuAt: datetime | None = None
+    gpu: GpuUsageHistory | None = Field(default=None, description="GP-004: GPU experts only")
 
 
 class ContainerHistory(ApiModel):
@@ -285,6 +273,7 @@ class CapacityRecommendationStatus(ApiModel):
     )
     confidence: Confidence | None = None
     columns: RecommendationColumns | None = None
+    gpu: GpuAdvice | None = Field(default=None, description="GP-004, GP-005: GPU experts only")
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},

@@ -22,6 +22,7 @@ from headroom.api.common import (
     Percent,
 )
 from headroom.api.crdinfo import CrdInfo, PrinterColumn
+from headroom.api.gpu import MAX_GPUS, GpuFigures, GpuSummary, PodGpuUsage
 
 __all__ = [
     "ContainerLimits",
@@ -113,6 +114,7 @@ class PodUsage(ApiModel):
         description="each container cgroup below the pod's (absent where none is found)",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"]},
     )
+    gpu: PodGpuUsage | None = Field(default=None, description="GP-002; only pods using a GPU")
 
 
 class ContainerLimits(ApiModel):
@@ -159,6 +161,16 @@ class ResourceReportStatus(ApiModel):
         max_length=16,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
+    gpus: list[GpuFigures] | None = Field(
+        default=None,
+        max_length=MAX_GPUS,
+        description="GP-001: one entry per GPU; absent on nodes without NVML",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["index"],
+        },
+    )
+    gpuSummary: GpuSummary | None = None
 
 
 class ResourceReport(ApiModel):
@@ -182,6 +194,10 @@ class ResourceReport(ApiModel):
                 "string",
                 '.status.conditions[?(@.type=="Stale")].status',
                 "True once the controller saw no heartbeat for 3 periods",
+            ),
+            PrinterColumn("GPUs", "integer", ".status.gpuSummary.count", "GP-001"),
+            PrinterColumn(
+                "GPU-Mem%", "number", ".status.gpuSummary.memoryMaxUsedPercent", "fullest GPU"
             ),
             PrinterColumn("Age", "date", ".metadata.creationTimestamp"),
         ),

@@ -103,9 +103,10 @@ def _container_usages(
 
 
 def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage]:
-    """Each pod's usage (and its containers'), by UID."""
+    """Each pod's usage (and its containers'), by UID, with its GPU use where NVML saw its processes."""
     before = {pod.uid: pod for pod in previous.pods} if previous is not None else {}
     seconds = current.monotonic - previous.monotonic if previous is not None else 0.0
+    gpu_pods = current.gpus.pods if current.gpus is not None else {}
     usages = []
     for pod in sorted(current.pods, key=lambda pod: pod.uid):
         last = before.get(pod.uid)
@@ -116,6 +117,7 @@ def _pod_usages(previous: RawSample | None, current: RawSample) -> list[PodUsage
                 cpuCores=pod_cpu_cores(last, pod, seconds),
                 memoryBytes=pod.memory_working_set_bytes,
                 containers=_container_usages(last, pod, seconds),
+                gpu=gpu_pods.get(pod.uid),
             )
         )
     return usages
@@ -138,6 +140,7 @@ def derive_status(
     against ``ResourceReportStatus`` and the CRD schema.
     """
     disks = [_rounded_disk(disk) for disk in current.disks]
+    gpus = current.gpus if current.gpus is not None and current.gpus.gpus else None
     pods = _pod_usages(previous, current)
     return ReportStatus(
         collectedAt=collected_at,
@@ -156,4 +159,6 @@ def derive_status(
         podCount=len(pods),
         pods=pods,
         agentContainer=current.agent_container,
+        gpus=list(gpus.gpus) if gpus is not None else None,
+        gpuSummary=gpus.summary() if gpus is not None else None,
     )

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from headroom.collection.gpu.figures import GpuFigures, GpuSummary, PodGpuUsage
 
 __all__ = [
     "Condition",
@@ -113,6 +116,7 @@ class PodUsage(_Wire):
     cpuCores: float | None = None
     memoryBytes: int
     containers: list[ContainerUsage] | None = None
+    gpu: PodGpuUsage | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,3 +155,5 @@ class ReportStatus(_Wire):
     pods: list[PodUsage] = field(default_factory=list)
     agentContainer: ContainerLimits | None = None
     conditions: list[Condition] = field(default_factory=list)
+    gpus: list[GpuFigures] | None = None
+    gpuSummary: GpuSummary | None = None

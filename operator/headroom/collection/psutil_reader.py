@@ -15,6 +15,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -23,6 +24,9 @@ from headroom.collection.cgroups import PodCgroupReader
 from headroom.collection.figures import DiskFigures, MemoryFigures
 from headroom.collection.host import HostPaths
 from headroom.collection.sample import CpuTimes, RawSample
+
+if TYPE_CHECKING:
+    from headroom.collection.gpu.reader import GpuReader
 
 __all__ = ["PsutilNodeReader", "cpu_times_from_psutil", "read_disk_figures"]
 
@@ -95,8 +99,10 @@ class PsutilNodeReader:
         disk_paths: Sequence[str] = ("/",),
         *,
         clock: Callable[[], float] = time.monotonic,
+        gpu: GpuReader | None = None,
     ) -> None:
         self._paths = paths or HostPaths()
+        self._gpu = gpu
         self._disks = tuple((path, self._paths.on_node(path)) for path in disk_paths)
         self._clock = clock
         self._pods = PodCgroupReader(self._paths.cgroupfs)
@@ -117,6 +123,9 @@ class PsutilNodeReader:
             memory = psutil.virtual_memory()
         monotonic = self._clock()
         pods, warnings = self._pods.read()
+        gpus = self._gpu.read() if self._gpu is not None else None
+        if gpus is not None and gpus.warnings:
+            warnings = (*warnings, *gpus.warnings)
         return RawSample(
             monotonic=monotonic,
             cpu_times=cpu_times,
@@ -132,4 +141,5 @@ class PsutilNodeReader:
             pods=pods,
             agent_container=self._own_limits.read(),
             warnings=warnings,
+            gpus=gpus,
         )

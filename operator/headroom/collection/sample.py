@@ -8,9 +8,12 @@ so collecting never blocks to measure (FR-001, PR-001).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from headroom.collection.figures import ContainerLimits, DiskFigures, MemoryFigures, QosClass
+
+if TYPE_CHECKING:
+    from headroom.collection.gpu.figures import GpuSnapshot
 
 __all__ = ["ContainerCounters", "CpuTimes", "NodeReader", "PodCounters", "RawSample"]
 
@@ -57,6 +60,8 @@ class RawSample:
     pods: tuple[PodCounters, ...] = ()
     agent_container: ContainerLimits | None = None
     warnings: tuple[str, ...] = field(default=())
+    gpus: GpuSnapshot | None = None
+    """NVML's figures (GP-001); None where the node has no NVML."""
 
 
 class NodeReader(Protocol):

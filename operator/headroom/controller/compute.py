@@ -33,6 +33,7 @@ from headroom.api.capacityrecommendation import (
     SizingPolicy,
 )
 from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
+from headroom.api.gpu import GpuAdvice, GpuNodeFit
 from headroom.controller.state import (
     ClusterState,
     ExpertInfo,
@@ -50,6 +51,7 @@ from headroom.recommend.fit import (
     exclusion_reason,
     free_room,
 )
+from headroom.recommend.gpu import GpuFitArrays, GpuNodeRoom, gpu_advice, gpu_policy
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults, policy_from_annotations
 from headroom.recommend.quantities import format_cpu, format_memory
@@ -400,6 +402,93 @@ def _new_current(expert: ExpertInfo) -> CurrentSizing:
     )
 
 
+class GpuRooms(list[GpuNodeRoom]):
+    """One batch's GPU nodes with their free room, and the GPU fits solved on them."""
+
+    def __init__(self, rooms: list[GpuNodeRoom]) -> None:
+        super().__init__(rooms)
+        self._arrays: dict[str, GpuFitArrays] = {}
+        self._fits: dict[tuple[object, ...], tuple[int, list[GpuNodeFit], str]] = {}
+
+    def fit(
+        self, resource: str, per_replica: int, needed: int | None, cpu: float, memory: int
+    ) -> tuple[int, list[GpuNodeFit], str]:
+        """``fit_gpu_replicas`` over these nodes, vectorised and shared within the batch."""
+        key = (resource, per_replica, needed, cpu, memory)
+        found = self._fits.get(key)
+        if found is None:
+            arrays = self._arrays.get(resource)
+            if arrays is None:
+                arrays = self._arrays[resource] = GpuFitArrays(resource, self)
+            found = self._fits[key] = arrays.solve(per_replica, needed, cpu, memory)
+        return found
+
+
+def gpu_rooms(state: ClusterState, free: FreeCapacity) -> GpuRooms:
+    """The included nodes that have GPUs, with their free room (GP-005)."""
+    rooms = []
+    for index, name in enumerate(free.names):
+        node = state.nodes[name]
+        if node.gpus is None:
+            continue
+        report = state.reports.get(name)
+        rooms.append(
+            GpuNodeRoom(
+                name=name,
+                gpus=node.gpus,
+                requested=state.node_gpu_requests.get(name, {}),
+                free_cpu_millicores=free.cpu_millicores[index],
+                free_memory_kib=free.memory_kib[index],
+                free_gpu_memory=report.gpu_free_memory if report is not None else (),
+            )
+        )
+    return GpuRooms(rooms)
+
+
+def _gpu(
+    state: ClusterState,
+    expert: ExpertInfo,
+    policy: SizingPolicy,
+    recommended: RecommendedSizing,
+    defaults: SizingDefaults,
+    fresh_nodes: set[str],
+    rooms: GpuRooms,
+    now: datetime,
+) -> tuple[GpuAdvice, list[str]]:
+    """The GPU advice of a GPU expert, its persisted GPU history and annotation problems."""
+    key = (expert.namespace, expert.name)
+    gpu, problems = gpu_policy(expert.annotations)
+    history = state.gpu_history(key, now)
+    history.prune(now, defaults.window_seconds)
+    per_node = {n: u for n, u in state.gpu_usage.get(key, {}).items() if n in fresh_nodes}
+    totals = list(per_node.values())
+    total = None if not totals or any(t is None for t in totals) else sum(t or 0.0 for t in totals)
+    memory, product = None, None
+    for name in per_node:
+        report = state.reports.get(name)
+        if report is not None and report.gpu_memory[0] is not None:
+            memory, product = report.gpu_memory
+            break
+    advice = gpu_advice(
+        requests=expert.gpu_requests,
+        history=history,
+        policy=gpu,
+        now=now,
+        window_seconds=defaults.window_seconds,
+        percentile=defaults.cpu_percentile,
+        current_replicas=expert.replicas,
+        replica_bounds=(policy.minReplicas, policy.maxReplicas),
+        total_gpus_used=total,
+        nodes=rooms,
+        cpu_request_cores=recommended.cpuRequestCores,
+        memory_request_bytes=recommended.memoryRequestBytes,
+        gpu_memory_bytes=memory,
+        gpu_product=product,
+        fitter=rooms.fit,
+    )
+    return advice, problems
+
+
 def recommend_one(
     state: ClusterState,
     expert: ExpertInfo,
@@ -407,6 +496,7 @@ def recommend_one(
     defaults: SizingDefaults,
     fresh_nodes: set[str],
     now: datetime,
+    rooms: GpuRooms | None = None,
 ) -> CapacityRecommendationStatus:
     """The status of one expert's recommendation."""
     key = (expert.namespace, expert.name)
@@ -439,6 +529,17 @@ def recommend_one(
         memo.containers_inputs = inputs
     containers, pod_level, recommended = memo.containers
     fit = _fit(memo, free, recommended)
+    gpu: GpuAdvice | None = None
+    persisted = memo.model
+    if expert.gpu_requests:
+        rooms = gpu_rooms(state, free) if rooms is None else rooms
+        gpu, gpu_problems = _gpu(
+            state, expert, policy, recommended, defaults, fresh_nodes, rooms, now
+        )
+        problems = [*problems, *gpu_problems]
+        persisted = memo.model.model_copy(
+            update={"gpu": state.gpu_histories[(expert.namespace, expert.name)].to_model()}
+        )
     sure, shown, confident = _confidence(memo, recommended, defaults)
     return CapacityRecommendationStatus(
         observedGeneration=expert.generation,
@@ -447,9 +548,10 @@ def recommend_one(
         recommended=recommended,
         fit=fit,
         evidence=evidence,
-        history=memo.model,
+        history=persisted,
         containers=containers,
         podLevel=pod_level,
+        gpu=gpu,
         confidence=sure,
         columns=shown,
         conditions=[
@@ -466,9 +568,12 @@ def compute_batch(
     free, stale = batch_free_capacity(state, now, stale_heartbeats)
     fresh_nodes = {name for name in state.reports if name not in stale}
     result = BatchResult(stale_reports=stale, fresh_reports=len(fresh_nodes))
+    rooms: GpuRooms | None = None
     for key, expert in state.experts.items():
+        if expert.gpu_requests and rooms is None:
+            rooms = gpu_rooms(state, free)
         result.statuses[key] = (
             expert,
-            recommend_one(state, expert, free, defaults, fresh_nodes, now),
+            recommend_one(state, expert, free, defaults, fresh_nodes, now, rooms),
         )
     return result

@@ -45,6 +45,13 @@ from headroom.recommend.containers import (
     pod_level_spec,
 )
 from headroom.recommend.fit import FreeCapacity
+from headroom.recommend.gpu import (
+    GpuHistory,
+    NodeGpus,
+    gpu_requests,
+    node_gpus,
+    pod_gpu_observations,
+)
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.quantities import parse_cpu_cores, parse_memory_bytes, pod_requests
 from headroom.recommend.replicas import Autoscaler, DisruptionBudget, disruption_floor
@@ -176,6 +183,8 @@ class NodeInfo:
     allocatable_memory: int
     unschedulable: bool
     problems: tuple[str, ...]
+    gpus: NodeGpus | None = None
+    """GPU resources and feature-discovery labels; None without GPUs (GP-005)."""
 
 
 @dataclass(slots=True)
@@ -189,6 +198,12 @@ class ReportInfo:
     available_memory: int
     received_at: float
     pods: dict[str, tuple[float | None, int, ContainerFigures]]
+    gpu_pods: dict[str, tuple[int | None, float | None]] = field(default_factory=dict)
+    """GPU pods: (GPU memory bytes, GPU use in GPUs) (GP-004)."""
+    gpu_free_memory: tuple[int, ...] = ()
+    """Free memory of each GPU not in MIG mode, as NVML counted it."""
+    gpu_memory: tuple[int | None, str | None] = (None, None)
+    """Memory and name of the node's largest GPU."""
 
 
 ContainerFigures = tuple[tuple[str, float | None, int], ...]
@@ -212,6 +227,7 @@ class PodInfo:
     """Each running container's short ID (12 characters) followed by its name, joined by
     NUL: one string per pod (at 150,000 pods a tuple of pairs cost 46 MB, this 12 MB)."""
     oom_kills: tuple[OomKill, ...] = ()
+    gpu_requests: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(slots=True)
@@ -232,6 +248,8 @@ class ExpertInfo:
     """The template's pod-level ``spec.resources``, when it sets them."""
     pod_labels: dict[str, str] = field(default_factory=dict)
     """The pod template's labels (what a PodDisruptionBudget selects)."""
+    gpu_requests: dict[str, int] = field(default_factory=dict)
+    """GPU devices per replica, by resource; empty for an expert without GPUs."""
 
 
 @dataclass(slots=True)
@@ -297,6 +315,11 @@ class ClusterState:
     restored_ooms: set[ExpertKey] = field(default_factory=set, repr=False)
     oom_pending: set[str] = field(default_factory=set, repr=False)
     """Pods with kills not yet attributed to an expert (their ReplicaSet may come later)."""
+    node_gpu_requests: dict[str, dict[str, int]] = field(default_factory=dict)
+    """GPU devices requested by the pods bound to each node, by resource (GP-005)."""
+    gpu_histories: dict[ExpertKey, GpuHistory] = field(default_factory=dict)
+    gpu_usage: dict[ExpertKey, dict[str, float | None]] = field(default_factory=dict)
+    """Each GPU expert's GPU use per node now (None: some pod's use is unknown)."""
 
     # --- nodes --------------------------------------------------------------------
 
@@ -318,6 +341,7 @@ class ClusterState:
             allocatable_memory=parse_memory_bytes(allocatable.get("memory", 0)),
             unschedulable=bool((body.get("spec") or {}).get("unschedulable")),
             problems=tuple(problems),
+            gpus=node_gpus(body["metadata"].get("labels"), allocatable),
         )
         if self.nodes.get(name) != info:
             self.nodes[name] = info
@@ -360,6 +384,8 @@ class ClusterState:
                 for p in status.get("pods") or []
             },
         )
+        if status.get("gpus"):
+            _gpu_figures(report, status)
         self.reports[name] = report
         self.unprocessed[name] = set(report.pods)
         self.pending_since.append(report.received_at)
@@ -424,6 +450,11 @@ class ClusterState:
                         if containers:
                             self._observe_containers(history, self.pods[uid], containers, at)
                         added += 1
+                        gpu = report.gpu_pods.get(uid)
+                        if gpu is not None and self.experts[key].gpu_requests:
+                            self.gpu_history(key, report.collected_at).add_observation(
+                                gpu[0], gpu[1], report.collected_at
+                            )
             # Pods the API never shows (they came and went between watches) stop
             # being looked for once the report is older than the grace period.
             if still and time.monotonic() - report.received_at < UNRESOLVED_GRACE_SECONDS:
@@ -489,6 +520,30 @@ class ClusterState:
         for key, total in totals.items():
             self.usage.setdefault(key, {})[report.node] = total
         self.usage_by_node[report.node] = set(totals)
+        self._total_gpu_usage(report)
+
+    def _total_gpu_usage(self, report: ReportInfo) -> None:
+        """What each GPU expert's pods on this node use of their GPUs now."""
+        totals: dict[ExpertKey, float | None] = {}
+        for uid in report.pods:
+            key = self._resolve(uid)[1]
+            if key is None or not self.experts[key].gpu_requests:
+                continue
+            used = report.gpu_pods.get(uid, (None, 0.0))[1]
+            before = totals.get(key, 0.0)
+            totals[key] = None if used is None or before is None else before + used
+        for key, per_node in self.gpu_usage.items():
+            if key not in totals:
+                per_node.pop(report.node, None)
+        for key, gpu_total in totals.items():
+            self.gpu_usage.setdefault(key, {})[report.node] = gpu_total
+
+    def gpu_history(self, key: ExpertKey, now: datetime) -> GpuHistory:
+        """The expert's GPU history, created empty on first use."""
+        found = self.gpu_histories.get(key)
+        if found is None:
+            found = self.gpu_histories[key] = GpuHistory.new(self.half_life_seconds, now)
+        return found
 
     def history(self, key: ExpertKey, now: datetime) -> ExpertHistory:
         """The expert's history, created empty on first use."""
@@ -508,9 +563,10 @@ class ClusterState:
         )
         try:
             cpu, memory = pod_requests(spec)
+            gpus = tuple(sorted(gpu_requests(spec).items()))
         except ValueError as error:
             log.warning("pod %s/%s: %s", meta.get("namespace"), meta.get("name"), error)
-            cpu, memory = None, None
+            cpu, memory, gpus = None, None, ()
         status = body.get("status") or {}
         phase = status.get("phase")
         node = spec.get("nodeName")
@@ -526,6 +582,7 @@ class ClusterState:
             counted=bool(node) and phase not in TERMINAL_PHASES,
             containers=containers,
             oom_kills=kills,
+            gpu_requests=gpus,
         )
         old = self.pods.get(info.uid)
         if old == info:
@@ -551,6 +608,10 @@ class ClusterState:
         totals = self.node_requests.setdefault(pod.node, [0.0, 0.0])
         totals[0] += sign * pod.cpu_request
         totals[1] += sign * pod.memory_request
+        if pod.gpu_requests:
+            devices = self.node_gpu_requests.setdefault(pod.node, {})
+            for resource, count in pod.gpu_requests:
+                devices[resource] = devices.get(resource, 0) + sign * count
 
     def upsert_replicaset(self, body: Mapping[str, Any]) -> None:
         """Remember which Deployment owns a ReplicaSet."""
@@ -583,9 +644,10 @@ class ClusterState:
         try:
             cpu, memory = pod_requests(template)
             containers, pod_level = container_specs(template), pod_level_spec(template)
+            gpus = gpu_requests(template)
         except ValueError as error:
             log.warning("deployment %s/%s: %s", key[0], key[1], error)
-            cpu, memory = None, None
+            cpu, memory, gpus = None, None, {}
             containers, pod_level = (), None
         replicas = spec.get("replicas")
         self.experts[key] = ExpertInfo(
@@ -602,6 +664,7 @@ class ClusterState:
             pod_labels=dict(
                 ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
             ),
+            gpu_requests=gpus,
         )
         self.gone.discard(key)
         self._touch()
@@ -615,6 +678,8 @@ class ClusterState:
             self.usage.pop(key, None)
             self.restored_until.pop(key, None)
             self.ooms.pop(key, None)
+            self.gpu_histories.pop(key, None)
+            self.gpu_usage.pop(key, None)
             self._touch()
         if key in self.recommendations:
             self.gone.add(key)
@@ -633,6 +698,11 @@ class ClusterState:
                 log.warning("%s/%s: ignoring unreadable history: %s", key[0], key[1], error)
                 return
             self.histories[key] = history
+            gpu = persisted.get("gpu")
+            if gpu:
+                model = UsageHistory.model_validate(persisted).gpu
+                if model is not None:
+                    self.gpu_histories[key] = GpuHistory.from_model(model)
             if history.last_sample_at is not None:
                 self.restored_until[key] = history.last_sample_at
         if key not in self.experts and key[1]:
@@ -741,3 +811,20 @@ class ClusterState:
     def now(self) -> datetime:
         """Wall-clock time for recomputation (one place to fake it in tests)."""
         return datetime.now(UTC)
+
+
+def _gpu_figures(report: ReportInfo, status: Mapping[str, Any]) -> None:
+    """What the controller keeps of a report's GPUs: pods' GPU figures, free GPU memory."""
+    report.gpu_pods = pod_gpu_observations(status)
+    free: list[int] = []
+    largest: tuple[int | None, str | None] = (None, None)
+    for gpu in status.get("gpus") or []:
+        total, used = gpu.get("memoryTotalBytes"), gpu.get("memoryUsedBytes")
+        if total is None:
+            continue
+        if largest[0] is None or total > largest[0]:
+            largest = (int(total), gpu.get("name"))
+        if gpu.get("migMode") != "Enabled" and used is not None and gpu.get("error") is None:
+            free.append(max(0, int(total) - int(used)))
+    report.gpu_free_memory = tuple(free)
+    report.gpu_memory = largest

@@ -58,6 +58,8 @@ MIN_REPLICAS = f"{_PREFIX}min-replicas"
 MAX_REPLICAS = f"{_PREFIX}max-replicas"
 ANNOTATION_KEYS = (TARGET_UTILIZATION, CPU_MARGIN, MEMORY_MARGIN, MIN_REPLICAS, MAX_REPLICAS)
 """Every annotation :func:`policy_from_annotations` reads."""
+OTHER_ANNOTATION_KEYS = (f"{_PREFIX}gpu-target-utilization", f"{_PREFIX}gpu-memory-margin")
+"""Read elsewhere (:mod:`headroom.recommend.gpu`): known keys, never typos."""
 
 _MAX_MARGIN = 1000.0
 _DAY = 86_400.0
@@ -157,10 +159,10 @@ def _whole(text: str) -> int | None:
 
 
 def _likely_typos(annotations: Mapping[str, str]) -> list[str]:
-    known = [key.removeprefix(_PREFIX) for key in ANNOTATION_KEYS]
+    known = [key.removeprefix(_PREFIX) for key in (*ANNOTATION_KEYS, *OTHER_ANNOTATION_KEYS)]
     problems = []
     for key in sorted(annotations):
-        if not key.startswith(_PREFIX) or key in ANNOTATION_KEYS:
+        if not key.startswith(_PREFIX) or key in ANNOTATION_KEYS or key in OTHER_ANNOTATION_KEYS:
             continue
         close = difflib.get_close_matches(key.removeprefix(_PREFIX), known, n=1, cutoff=0.8)
         if close:

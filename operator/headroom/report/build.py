@@ -28,10 +28,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from headroom.api import CapacityRecommendation, ResourceReport
+from headroom.api import CapacityRecommendation, ResourceReport, ResourceReportStatus
 from headroom.recommend.fit import exclusion_reason, free_room
+from headroom.recommend.gpu import gpu_requests, node_gpus
 from headroom.recommend.quantities import parse_cpu_cores, parse_memory_bytes, pod_requests
-from headroom.report.view import ClusterReport, DiskView, ExpertView, NodeView, Summary
+from headroom.report.view import (
+    ClusterReport,
+    DiskView,
+    ExpertView,
+    GpuNodeView,
+    NodeView,
+    Summary,
+)
 
 __all__ = ["STALE_AFTER_HEARTBEATS", "ReportBuilder"]
 
@@ -50,6 +58,7 @@ class _Node:
     schedulable: bool
     pressures: tuple[str, ...]
     problems: list[str]
+    gpus: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -57,6 +66,7 @@ class _Requests:
     cpu: float = 0.0
     memory: int = 0
     pods: int = 0
+    gpus: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -100,6 +110,9 @@ class ReportBuilder:
             pressures=tuple(p for p in _PRESSURES if p in true),
             problems=problems,
         )
+        gpus = node_gpus(None, allocatable)
+        if gpus is not None:
+            self._nodes[name].gpus = dict(gpus.allocatable)
 
     def add_pod(self, body: Mapping[str, Any]) -> None:
         """A Pod: its requests count on its node unless it has finished or is not bound."""
@@ -121,6 +134,14 @@ class ReportBuilder:
         total.cpu += cpu
         total.memory += memory
         total.pods += 1
+        for resource, count in self._pod_gpus(spec).items():
+            total.gpus[resource] = total.gpus.get(resource, 0) + count
+
+    def _pod_gpus(self, spec: Mapping[str, Any]) -> dict[str, int]:
+        try:
+            return gpu_requests(spec)
+        except ValueError:
+            return {}
 
     def _pod_requests(self, spec: Mapping[str, Any]) -> tuple[float, int]:
         # Pods of one Deployment share their requests: parse each distinct shape once.
@@ -183,6 +204,7 @@ class ReportBuilder:
                 message=message,
                 containers=status.containers if status else None,
                 podLevel=status.podLevel if status else None,
+                gpu=status.gpu if status else None,
             )
         )
 
@@ -262,6 +284,7 @@ class ReportBuilder:
             reportAgeSeconds=None if age is None else round(age, 1),
             stale=stale,
             notes=notes,
+            gpu=_gpu_view(node.gpus if node else {}, requests.gpus, status),
         )
 
     def build(self) -> ClusterReport:
@@ -292,6 +315,29 @@ class ReportBuilder:
             nodes=nodes,
             experts=experts,
         )
+
+
+def _gpu_view(
+    allocatable: dict[str, int], requested: dict[str, int], status: ResourceReportStatus | None
+) -> GpuNodeView | None:
+    """The node's GPUs; None when it has neither GPU resources nor GPU figures."""
+    gpus = (status.gpus or []) if status is not None else []
+    if not allocatable and not requested and not gpus:
+        return None
+    totals = [g.memoryTotalBytes for g in gpus if g.memoryTotalBytes is not None]
+    used = [g.memoryUsedBytes for g in gpus if g.memoryUsedBytes is not None]
+    busy = [g.utilizationPercent for g in gpus if g.utilizationPercent is not None]
+    return GpuNodeView(
+        allocatable=dict(sorted(allocatable.items())),
+        requested=dict(sorted(requested.items())),
+        allocatableDevices=sum(allocatable.values()),
+        requestedDevices=sum(requested.values()),
+        gpus=len(gpus) if gpus else None,
+        memoryTotalBytes=sum(totals) if totals else None,
+        memoryUsedBytes=sum(used) if used else None,
+        utilizationPercent=round(sum(busy) / len(busy), 1) if busy else None,
+        errors=sum(1 for g in gpus if g.error is not None),
+    )
 
 
 def _round(cores: float) -> float:

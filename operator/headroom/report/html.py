@@ -24,6 +24,7 @@ from headroom.report.text import (
     format_bytes,
     format_cores,
     format_fit_nodes,
+    format_gpu_advice,
     format_share,
 )
 from headroom.report.view import ClusterReport, ExpertView, NodeView
@@ -48,6 +49,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .card b{display:block;font-size:18px}
 svg text{font:12px system-ui,sans-serif;fill:#1b1f24}
 .track{fill:#eef1f4}.requested{fill:#5b8def}.used{fill:#1f3b73}.current{fill:#9aa5b1}
+.gpu-requested{fill:#8250df}.gpu-used{fill:#3b1f73}
 .recommended{fill:#2da44e}.stale-label{fill:#cf222e;font-weight:bold}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px;vertical-align:middle}
 table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}
@@ -149,6 +151,35 @@ def _node_bar(node: NodeView, resource: str, y: int) -> str:
     )
 
 
+def _gpu_bar(node: NodeView, y: int) -> str:
+    """GPU devices requested of allocatable, with the GPU memory in use as the inner line."""
+    gpu = node.gpu
+    assert gpu is not None
+    alloc, req = gpu.allocatableDevices, gpu.requestedDevices
+    share = (
+        gpu.memoryUsedBytes / gpu.memoryTotalBytes
+        if gpu.memoryUsedBytes is not None and gpu.memoryTotalBytes
+        else None
+    )
+    used = None if share is None else round(share * alloc, 3)
+    label = f"gpu: {req} of {alloc} devices requested"
+    if gpu.memoryTotalBytes is not None:
+        label += (
+            f", GPU memory {format_bytes(gpu.memoryUsedBytes)} used of "
+            f"{format_bytes(gpu.memoryTotalBytes)}"
+        )
+    if gpu.utilizationPercent is not None:
+        label += f", {gpu.utilizationPercent:.0f}% busy"
+    return (
+        f'<g class="node-bar"{_attrs(data_node=node.name, data_resource="gpu", data_allocatable=alloc, data_requested=req, data_used=used, data_memory_used=gpu.memoryUsedBytes, data_memory_total=gpu.memoryTotalBytes, data_utilization=gpu.utilizationPercent)}>'
+        f"<title>{escape(node.name)} {escape(label)}</title>"
+        f'<rect class="track" x="{_LABEL_W}" y="{y}" width="{_TRACK_W}" height="{_BAR_H}"/>'
+        f'<rect class="gpu-requested" x="{_LABEL_W}" y="{y}" width="{_width(req, float(alloc))}" height="{_BAR_H}"/>'
+        f'<rect class="gpu-used" x="{_LABEL_W}" y="{y + _BAR_H // 3}" width="{_width(used, float(alloc))}" height="{_BAR_H // 3}"/>'
+        f'<text x="{_LABEL_W + _TRACK_W + 8}" y="{y + _BAR_H - 2}">{escape(label)}</text></g>'
+    )
+
+
 def _node_chart(nodes: Sequence[NodeView]) -> str:
     chosen = sorted(nodes, key=lambda n: (-_fullness(n), n.name))[:CHART_NODES]
     rows = []
@@ -159,6 +190,9 @@ def _node_chart(nodes: Sequence[NodeView]) -> str:
         rows.append(f'<text x="0" y="{y + _BAR_H + 4}"{css}>{escape(name)}</text>')
         rows.append(_node_bar(node, "cpu", y))
         rows.append(_node_bar(node, "memory", y + _BAR_H + 3))
+        if node.gpu is not None and node.gpu.allocatableDevices:
+            rows.append(_gpu_bar(node, y + 2 * (_BAR_H + 3)))
+            y += _BAR_H + 3
         y += 2 * _BAR_H + 14
     note = (
         f"<p class='meta'>The {len(chosen)} fullest of {len(nodes)} nodes.</p>"
@@ -168,7 +202,14 @@ def _node_chart(nodes: Sequence[NodeView]) -> str:
     return (
         '<p class="legend"><span class="requested" style="background:#5b8def"></span>requested'
         '<span style="background:#1f3b73"></span>used (measured)'
-        '<span style="background:#eef1f4"></span>allocatable</p>'
+        '<span style="background:#eef1f4"></span>allocatable'
+        + (
+            '<span style="background:#8250df"></span>GPUs requested'
+            '<span style="background:#3b1f73"></span>GPU memory used'
+            if any(n.gpu is not None and n.gpu.allocatableDevices for n in chosen)
+            else ""
+        )
+        + "</p>"
         f'<svg id="node-chart" role="img" aria-label="node headroom" width="{_SVG_W}" '
         f'height="{y}" viewBox="0 0 {_SVG_W} {y}">{"".join(rows)}</svg>{note}'
     )
@@ -249,25 +290,48 @@ def _head(table_id: str, columns: Iterable[tuple[str, str, bool]]) -> str:
     return f'<table id="{table_id}" class="sortable"><thead><tr>{cells}</tr></thead><tbody>'
 
 
-def _nodes_table(nodes: Sequence[NodeView]) -> str:
-    head = _head(
-        "nodes",
-        [
-            ("name", "node", False),
-            ("cpu-alloc", "CPU alloc", True),
-            ("cpu-req", "CPU req", True),
-            ("cpu-used", "CPU used", True),
-            ("cpu-free", "CPU free", True),
-            ("mem-alloc", "mem alloc", True),
-            ("mem-req", "mem req", True),
-            ("mem-used", "mem used", True),
-            ("mem-free", "mem free", True),
-            ("pods", "pods", True),
-            ("disk", "fullest disk", True),
-            ("age", "reported", True),
-            ("notes", "notes", False),
-        ],
+_GPU_COLUMNS = [
+    ("gpu-alloc", "GPUs alloc", True),
+    ("gpu-req", "GPUs req", True),
+    ("gpu-mem-used", "GPU mem used", True),
+    ("gpu-util", "GPU util", True),
+]
+
+
+def _gpu_cells(n: NodeView) -> str:
+    gpu = n.gpu
+    if gpu is None:
+        return _cell("-") * len(_GPU_COLUMNS)
+    used = f"{format_bytes(gpu.memoryUsedBytes)} {format_share(gpu.memoryUsedBytes, gpu.memoryTotalBytes)}"
+    busy = "-" if gpu.utilizationPercent is None else f"{gpu.utilizationPercent:.0f}%"
+    return (
+        _cell(str(gpu.allocatableDevices), gpu.allocatableDevices)
+        + _cell(str(gpu.requestedDevices), gpu.requestedDevices)
+        + _cell(used.rstrip(), gpu.memoryUsedBytes)
+        + _cell(busy, gpu.utilizationPercent)
     )
+
+
+def _nodes_table(nodes: Sequence[NodeView]) -> str:
+    gpus = any(n.gpu is not None for n in nodes)
+    columns = [
+        ("name", "node", False),
+        ("cpu-alloc", "CPU alloc", True),
+        ("cpu-req", "CPU req", True),
+        ("cpu-used", "CPU used", True),
+        ("cpu-free", "CPU free", True),
+        ("mem-alloc", "mem alloc", True),
+        ("mem-req", "mem req", True),
+        ("mem-used", "mem used", True),
+        ("mem-free", "mem free", True),
+        ("pods", "pods", True),
+        ("disk", "fullest disk", True),
+        ("age", "reported", True),
+        ("notes", "notes", False),
+    ]
+    if gpus:
+        columns[-1:-1] = _GPU_COLUMNS
+    head = _head("nodes", columns)
     rows = []
     for n in nodes:
         disk = n.fullestDisk
@@ -301,6 +365,7 @@ def _nodes_table(nodes: Sequence[NodeView]) -> str:
                 None if disk is None else disk.usedPercent,
             )
             + _cell(age, n.reportAgeSeconds)
+            + (_gpu_cells(n) if gpus else "")
             + _cell("; ".join(n.notes), css="notes")
             + "</tr>"
         )
@@ -318,18 +383,19 @@ def _change_cell(cur: str, rec: str, sort: object) -> str:
 
 
 def _experts_table(experts: Sequence[ExpertView]) -> str:
-    head = _head(
-        "experts",
-        [
-            ("name", "expert", False),
-            ("replicas", "replicas", True),
-            ("cpu", "CPU request", True),
-            ("memory", "memory request", True),
-            ("fits", "more fit", True),
-            ("where", "where", False),
-            ("why", "why", False),
-        ],
-    )
+    gpus = any(e.gpu is not None for e in experts)
+    columns = [
+        ("name", "expert", False),
+        ("replicas", "replicas", True),
+        ("cpu", "CPU request", True),
+        ("memory", "memory request", True),
+        ("fits", "more fit", True),
+        ("where", "where", False),
+        ("why", "why", False),
+    ]
+    if gpus:
+        columns.insert(-1, ("gpu", "GPU advice", False))
+    head = _head("experts", columns)
     rows = []
     for e in experts:
         cur, rec, fit = e.current, e.recommended, e.fit
@@ -361,14 +427,45 @@ def _experts_table(experts: Sequence[ExpertView]) -> str:
                 None if fit is None else fit.additionalReplicas,
             )
             + _cell(format_fit_nodes(fit, most=5), css="text")
+            + (_gpu_advice_cell(e) if gpus else "")
             + _cell(why, css="notes")
             + "</tr>"
         )
     return head + "".join(rows) + "</tbody></table>"
 
 
+def _gpu_advice_cell(e: ExpertView) -> str:
+    advice = e.gpu
+    if advice is None:
+        return _cell("-", css="text")
+    why = " | ".join(
+        r
+        for r in (
+            advice.memoryReason,
+            advice.replicasReason,
+            advice.sharingReason,
+            advice.migReason,
+            advice.fitReason,
+        )
+        if r
+    )
+    return (
+        f"<td{_attrs(class_='text', data_sort=advice.memoryNeededBytes, title=why)}>"
+        f"{escape(format_gpu_advice(advice))}</td>"
+    )
+
+
 def _card(title: str, value: str, detail: str = "") -> str:
     return f'<div class="card">{escape(title)}<b>{escape(value)}</b>{escape(detail)}</div>'
+
+
+def _gpu_card(report: ClusterReport) -> str:
+    gpus = [n.gpu for n in report.nodes if n.gpu is not None]
+    if not gpus:
+        return ""
+    requested = sum(g.requestedDevices for g in gpus)
+    allocatable = sum(g.allocatableDevices for g in gpus)
+    return _card("GPUs requested", f"{requested} / {allocatable}", f" on {len(gpus)} nodes")
 
 
 def render_html(report: ClusterReport, *, source: str = "") -> str:
@@ -395,6 +492,7 @@ def render_html(report: ClusterReport, *, source: str = "") -> str:
             ),
             _card("experts", str(s.experts), f" {s.expertsWithRecommendation} with advice"),
             _card("more replicas fit", str(s.additionalReplicas)),
+            _gpu_card(report),
         )
     )
     experts = report.experts

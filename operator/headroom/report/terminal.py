@@ -20,6 +20,7 @@ from headroom.report.text import (
     format_bytes,
     format_cores,
     format_fit_nodes,
+    format_gpu_advice,
     format_share,
 )
 from headroom.report.view import ClusterReport, ExpertView, NodeView
@@ -71,10 +72,29 @@ def _node_row(node: NodeView) -> list[str]:
     ]
 
 
+def _gpu_cells(node: NodeView) -> list[str]:
+    """GPU ALLOC, GPU REQ, GPU MEM USED, GPU UTIL (GP-001, GP-005)."""
+    gpu = node.gpu
+    if gpu is None:
+        return ["-", "-", "-", "-"]
+    used = _with_share(
+        format_bytes(gpu.memoryUsedBytes), format_share(gpu.memoryUsedBytes, gpu.memoryTotalBytes)
+    )
+    busy = "-" if gpu.utilizationPercent is None else f"{gpu.utilizationPercent:.0f}%"
+    if gpu.errors:
+        busy += f" ({gpu.errors} failing)"
+    return [str(gpu.allocatableDevices), str(gpu.requestedDevices), used, busy]
+
+
+_GPU_HEADERS = ("GPU ALLOC", "GPU REQ", "GPU MEM USED", "GPU UTIL")
+
+
 def nodes_table(report: ClusterReport, plain: bool) -> Table:
-    """Per node: CPU and memory allocatable / requested / used / free, pods, disk, age."""
+    """Per node: CPU and memory allocatable / requested / used / free, pods, disk, age;
+    GPU columns too when any node has GPUs."""
     table = _table("Nodes", plain)
-    for header in (
+    gpus = any(node.gpu is not None for node in report.nodes)
+    headers: list[str] = [
         "NODE",
         "CPU ALLOC",
         "CPU REQ",
@@ -88,11 +108,17 @@ def nodes_table(report: ClusterReport, plain: bool) -> Table:
         "FULLEST DISK",
         "REPORTED",
         "NOTES",
-    ):
+    ]
+    if gpus:
+        headers[-1:-1] = _GPU_HEADERS
+    for header in headers:
         left = header in ("NODE", "FULLEST DISK", "REPORTED", "NOTES")
         table.add_column(header, justify="left" if left else "right", no_wrap=True)
     for node in report.nodes:
-        table.add_row(*_node_row(node), style="bold red" if node.stale else None)
+        row = _node_row(node)
+        if gpus:
+            row[-1:-1] = _gpu_cells(node)
+        table.add_row(*row, style="bold red" if node.stale else None)
     return table
 
 
@@ -128,14 +154,23 @@ def _expert_row(expert: ExpertView) -> list[Text | str]:
 def experts_table(report: ClusterReport, plain: bool) -> Table:
     """Per expert: current → recommended replicas, CPU and memory; how many more fit, where."""
     table = _table("Experts", plain)
-    for header in ("EXPERT", "REPLICAS", "CPU", "MEMORY", "FITS", "WHERE", "NOTES"):
+    gpus = any(expert.gpu is not None for expert in report.experts)
+    headers = ["EXPERT", "REPLICAS", "CPU", "MEMORY", "FITS", "WHERE", "NOTES"]
+    if gpus:
+        headers.insert(-1, "GPU (GP-004)")
+    for header in headers:
         table.add_column(
             header, justify="right" if header == "FITS" else "left", no_wrap=header != "NOTES"
         )
     for expert in report.experts:
-        table.add_row(*_expert_row(expert))
-        for row in _container_rows(expert):
-            table.add_row(*row, style="dim" if plain else None)
+        row = _expert_row(expert)
+        if gpus:
+            row.insert(-1, format_gpu_advice(expert.gpu))
+        table.add_row(*row)
+        for container_row in _container_rows(expert):
+            if gpus:
+                container_row.insert(-1, "")
+            table.add_row(*container_row, style="dim" if plain else None)
     return table
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from headroom.api.capacityrecommendation import Fit
+from headroom.api.gpu import GpuAdvice
 from headroom.render import format_bytes
 
-__all__ = ["format_age", "format_bytes", "format_cores", "format_fit_nodes", "format_share"]
+__all__ = [
+    "format_age",
+    "format_bytes",
+    "format_cores",
+    "format_fit_nodes",
+    "format_gpu_advice",
+    "format_share",
+]
 
 
 def format_cores(cores: float | None) -> str:
@@ -43,3 +51,23 @@ def format_fit_nodes(fit: Fit | None, most: int = 3) -> str:
     listed = ", ".join(f"{n.node}={n.replicas}" for n in fit.nodes[:most])
     more = fit.fittingNodeCount - min(most, len(fit.nodes))
     return listed + (f" (+{more} nodes)" if more > 0 else "")
+
+
+def format_gpu_advice(advice: GpuAdvice | None) -> str:
+    """One line of GPU advice: ``1 nvidia.com/gpu, 24.1Gi, p95 36%, 2 replicas, +4 fit, MIG 3g.40gb``."""
+    if advice is None:
+        return "-"
+    parts = [f"{advice.requestPerReplica} {advice.resource}"]
+    if advice.memoryNeededBytes is not None:
+        parts.append(f"{format_bytes(advice.memoryNeededBytes)} GPU mem")
+    if advice.utilizationPercent is not None:
+        parts.append(f"p{advice.utilizationPercentile or 95:g} {advice.utilizationPercent:.0f}%")
+    if advice.replicas is not None:
+        parts.append(f"{advice.replicas} replicas")
+    if advice.additionalReplicas is not None:
+        parts.append(f"+{advice.additionalReplicas} fit")
+    if advice.replicasPerSharedGpu is not None:
+        parts.append(f"{advice.replicasPerSharedGpu}/shared GPU")
+    if advice.smallestMigProfile:
+        parts.append(f"MIG {advice.smallestMigProfile}")
+    return ", ".join(parts)

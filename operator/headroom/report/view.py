@@ -22,8 +22,9 @@ from headroom.api.capacityrecommendation import (
     RecommendedSizing,
 )
 from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
+from headroom.api.gpu import GpuAdvice
 
-__all__ = ["ClusterReport", "DiskView", "ExpertView", "NodeView", "Summary"]
+__all__ = ["ClusterReport", "DiskView", "ExpertView", "GpuNodeView", "NodeView", "Summary"]
 
 
 class _View(BaseModel):
@@ -35,6 +36,20 @@ class DiskView(_View):
 
     path: str
     usedPercent: float
+
+
+class GpuNodeView(_View):
+    """A node's GPUs (GP-001, GP-005): devices the scheduler counts, and what NVML measured."""
+
+    allocatable: dict[str, int] = Field(description="GPU resource → devices allocatable")
+    requested: dict[str, int] = Field(description="GPU resource → devices requested by pods here")
+    allocatableDevices: int
+    requestedDevices: int
+    gpus: int | None = Field(default=None, description="physical GPUs the agent read")
+    memoryTotalBytes: int | None = None
+    memoryUsedBytes: int | None = None
+    utilizationPercent: float | None = Field(default=None, description="mean over its GPUs")
+    errors: int = Field(default=0, description="GPUs the agent could not read")
 
 
 class NodeView(_View):
@@ -63,6 +78,7 @@ class NodeView(_View):
     reportAgeSeconds: float | None
     stale: bool = Field(description="the report missed 3 heartbeats (CT-002)")
     notes: list[str] = Field(description="why fit leaves the node out, and other problems")
+    gpu: GpuNodeView | None = Field(default=None, description="null: no GPU on the node")
 
 
 class ExpertView(_View):
@@ -81,6 +97,7 @@ class ExpertView(_View):
     podLevel: PodLevelRecommendation | None = Field(
         default=None, description="pod-level spec.resources: their current and recommended limits"
     )
+    gpu: GpuAdvice | None = Field(default=None, description="null: the expert requests no GPU")
 
     def status(self) -> CapacityRecommendationStatus:
         """The recommendation's status as far as this view holds it (for the exports)."""
@@ -90,6 +107,7 @@ class ExpertView(_View):
             fit=self.fit,
             containers=self.containers,
             podLevel=self.podLevel,
+            gpu=self.gpu,
         )
 
 
