@@ -11,6 +11,7 @@ writes what they return.
 * :mod:`~headroom.recommend.history` — one expert's per-pod samples, persisted;
 * :mod:`~headroom.recommend.policy` — defaults and per-Deployment annotations;
 * :mod:`~headroom.recommend.sizing` — replicas and requests, with reasons;
+* :mod:`~headroom.recommend.containers` — per container: requests, limits, OOM kills;
 * :mod:`~headroom.recommend.fit` — where more replicas fit right now.
 """
 
