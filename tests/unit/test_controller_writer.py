@@ -343,7 +343,7 @@ def test_an_oom_kill_raises_one_warning_event_on_the_deployment_not_again_after_
 def test_a_containers_small_moves_wait_for_the_next_write_large_ones_do_not() -> None:
     from tests.unit.test_controller_containers import KEY, learnt_state
 
-    api, writer, _ = setup()
+    _, writer, _ = setup()
     expert, status = compute_batch(
         learnt_state(), SizingDefaults(), T0 + timedelta(minutes=3)
     ).statuses[KEY]
