@@ -296,7 +296,7 @@ class ClusterState:
                     for c in p["containers"]
                 )
                 for p in status.get("pods") or []
-                if p.get("containers")
+                if p.get("containers") and self._may_be_an_experts(p["uid"])
             },
         )
         self.reports[name] = report
@@ -312,6 +312,11 @@ class ClusterState:
                 per_node.pop(name, None)
             self.usage_by_node.pop(name, None)
             self._touch()
+
+    def _may_be_an_experts(self, uid: str) -> bool:
+        """False for a pod known not to belong to an expert (its containers are not kept)."""
+        known, key = self._resolve(uid)
+        return key is not None or not known
 
     def _same_uid(self, uid: str) -> str:
         """The known pod's own UID string (150,000 pods: one copy of each, not one per report)."""
