@@ -134,7 +134,14 @@ def populate(
                 f"{rs_name}-{replica:03d}", node, cpu_m, memory_mi, (rs_name, rs["metadata"]["uid"])
             )
             pod["metadata"].update(namespace=namespace, uid=_uid(rng))
-            pod["status"] = {"phase": "Running"}
+            short = pod["metadata"]["uid"].replace("-", "")[:10]
+            pod["status"] = {
+                "phase": "Running",
+                # the app container as report_status lists it (its sidecar and sandbox unnamed)
+                "containerStatuses": [
+                    {"name": "main", "containerID": f"containerd://{short}01{'0' * 52}"}
+                ],
+            }
             state.upsert_pod(pod)
             figure = usage(rng, cpu_m, memory_mi, index)
             figure.uid = pod["metadata"]["uid"]

@@ -338,3 +338,23 @@ def test_an_oom_kill_raises_one_warning_event_on_the_deployment_not_again_after_
     clock.now += 1000  # due: written again, but the kill was reported already
     assert restarted.write(expert, status, T0)
     assert [e["reason"] for e in events if e["type"] == "Warning"] == ["OOMKilled"]
+
+
+def test_a_containers_small_moves_wait_for_the_next_write_large_ones_do_not() -> None:
+    from tests.unit.test_controller_containers import KEY, learnt_state
+
+    _, writer, _ = setup()
+    expert, status = compute_batch(
+        learnt_state(), SizingDefaults(), T0 + timedelta(minutes=3)
+    ).statuses[KEY]
+    assert writer.write(expert, status, T0)
+    assert status.containers is not None
+
+    def with_app_cpu(cores: float) -> CapacityRecommendationStatus:
+        changed = status.model_copy(deep=True)
+        assert changed.containers is not None and changed.containers[0].recommended is not None
+        changed.containers[0].recommended.cpuRequestCores = cores
+        return changed
+
+    assert not writer.needs_write(KEY, with_app_cpu(0.26))  # 250m → 260m: 4 %
+    assert writer.needs_write(KEY, with_app_cpu(0.30))  # 250m → 300m: 20 %

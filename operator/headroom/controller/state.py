@@ -197,7 +197,10 @@ class ReportInfo:
     free_cpu: float
     available_memory: int
     received_at: float
-    pods: dict[str, tuple[float | None, int, ContainerFigures]]
+    pods: dict[str, tuple[float | None, int]]
+    containers: dict[str, ContainerFigures] = field(default_factory=dict)
+    """Each pod's container figures, until learnt from (then dropped: 150,000 pods' worth
+    would otherwise stay, ~80 MB)."""
     gpu_pods: dict[str, tuple[int | None, float | None]] = field(default_factory=dict)
     """GPU pods: (GPU memory bytes, GPU use in GPUs) (GP-004)."""
     gpu_free_memory: tuple[int, ...] = ()
@@ -373,15 +376,16 @@ class ClusterState:
             available_memory=int(memory["availableBytes"]),
             received_at=time.monotonic() if received_at is None else received_at,
             pods={
-                self._same_uid(p["uid"]): (
-                    p.get("cpuCores"),
-                    int(p["memoryBytes"]),
-                    tuple(
-                        (str(c["id"]), c.get("cpuCores"), int(c["memoryBytes"]))
-                        for c in p.get("containers") or ()
-                    ),
+                self._same_uid(p["uid"]): (p.get("cpuCores"), int(p["memoryBytes"]))
+                for p in status.get("pods") or []
+            },
+            containers={
+                p["uid"]: tuple(
+                    (str(c["id"]), c.get("cpuCores"), int(c["memoryBytes"]))
+                    for c in p["containers"]
                 )
                 for p in status.get("pods") or []
+                if p.get("containers") and self._may_be_an_experts(p["uid"])
             },
         )
         if status.get("gpus"):
@@ -399,6 +403,11 @@ class ClusterState:
                 per_node.pop(name, None)
             self.usage_by_node.pop(name, None)
             self._touch()
+
+    def _may_be_an_experts(self, uid: str) -> bool:
+        """False for a pod known not to belong to an expert (its containers are not kept)."""
+        known, key = self._resolve(uid)
+        return key is not None or not known
 
     def _same_uid(self, uid: str) -> str:
         """The known pod's own UID string (150,000 pods: one copy of each, not one per report)."""
@@ -443,10 +452,11 @@ class ClusterState:
                 elif key is not None:
                     restored = self.restored_until.get(key)
                     if restored is None or report.collected_at > restored:
-                        cpu, memory, containers = report.pods[uid]
+                        cpu, memory = report.pods[uid]
                         at = report.collected_at
                         history = self.history(key, at)
                         history.add_observation(cpu, memory, at)
+                        containers = report.containers.get(uid)
                         if containers:
                             self._observe_containers(history, self.pods[uid], containers, at)
                         added += 1
@@ -459,6 +469,12 @@ class ClusterState:
             # being looked for once the report is older than the grace period.
             if still and time.monotonic() - report.received_at < UNRESOLVED_GRACE_SECONDS:
                 self.unprocessed[name] = still
+                if report.containers:
+                    report.containers = {
+                        uid: report.containers[uid] for uid in still if uid in report.containers
+                    }
+            else:
+                report.containers = {}
             self._total_usage(report)
         return added
 
@@ -506,7 +522,7 @@ class ClusterState:
     def _total_usage(self, report: ReportInfo) -> None:
         """What each expert's pods on this node use now (for replicas)."""
         totals: dict[ExpertKey, tuple[float, int, int]] = {}
-        for uid, (cpu, memory, _containers) in report.pods.items():
+        for uid, (cpu, memory) in report.pods.items():
             key = self._resolve(uid)[1]
             if key is None:
                 continue

@@ -2,7 +2,9 @@
 
 A recommendation is written when its significant part changed — policy,
 current and recommended sizing (not the reason texts, which quote growing
-sample counts), conditions, the nodes left out of fit — or when its fit
+sample counts), conditions, the nodes left out of fit, the containers listed,
+their current resources and OOM kills — or when a container's recommended
+figures moved by more than ``material_change_percent``, or when its fit
 totals (``additionalReplicas``, ``fittingNodeCount``) moved by more than
 ``material_change_percent`` (or to or from zero), or when the persisted
 history is older than ``persist_history_seconds``. Evidence, history and the
@@ -65,13 +67,7 @@ _REASONS: dict[str, Any] = {
 }
 _FIT_EXCLUSIONS = {"excludedNodes", "excludedNodeCount"}
 _LIMIT_REASONS = {"cpuLimitReason", "memoryLimitReason"}
-_CONTAINER_MOVING: dict[str, Any] = {
-    "samples": True,
-    "cpuSamples": True,
-    "cpuUsageCores": True,
-    "memoryPeakBytes": True,
-    "recommended": {**_REASONS, **dict.fromkeys(_LIMIT_REASONS, True)},
-}
+_CONTAINER_MOVING = {"samples", "cpuSamples", "cpuUsageCores", "memoryPeakBytes", "recommended"}
 
 
 def _dump(model: ApiModel | None, **options: Any) -> Any:
@@ -111,6 +107,35 @@ def _fit_moved(old: Fit | None, new: Fit | None, percent: float) -> bool:
     return _moved(old.additionalReplicas, new.additionalReplicas, percent) or _moved(
         old.fittingNodeCount, new.fittingNodeCount, percent
     )
+
+
+def _containers_moved(
+    old: CapacityRecommendationStatus, new: CapacityRecommendationStatus, percent: float
+) -> bool:
+    """Whether a container's recommendation moved enough to be written (as for fit).
+
+    Each container's figures follow its own samples; written on every 10m
+    step they would turn most batches into writes at scale. A CPU limit
+    appearing or going, a memory figure or CPU request moving by more than
+    ``percent``, is written at once; smaller moves with the next write.
+    """
+    before = {c.name: c.recommended for c in old.containers or ()}
+    for container in new.containers or ():
+        a, b = before.get(container.name), container.recommended
+        if a is None or b is None:
+            if a is not b:
+                return True
+            continue
+        if (a.cpuLimit is None) != (b.cpuLimit is None) or any(
+            _moved(x, y, percent)
+            for x, y in (
+                (a.cpuRequestCores, b.cpuRequestCores),
+                (a.memoryRequestBytes, b.memoryRequestBytes),
+                (a.memoryLimitBytes, b.memoryLimitBytes),
+            )
+        ):
+            return True
+    return False
 
 
 def _moved(old: float | None, new: float | None, percent: float) -> bool:
@@ -185,6 +210,8 @@ class RecommendationWriter:
         if last.signature != _signature(status):
             return True
         if _fit_moved(last.status.fit, status.fit, self.material_change_percent):
+            return True
+        if _containers_moved(last.status, status, self.material_change_percent):
             return True
         return self.clock() - last.at >= self.persist_history_seconds
 

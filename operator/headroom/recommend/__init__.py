@@ -14,6 +14,7 @@ writes what they return.
 * :mod:`~headroom.recommend.replicas` — replicas for the window's load, the
   PodDisruptionBudget floor, an HPA's min/max;
 * :mod:`~headroom.recommend.confidence` — bounds, ``Confident``, the REC columns;
+* :mod:`~headroom.recommend.containers` — per container: requests, limits, OOM kills;
 * :mod:`~headroom.recommend.fit` — where more replicas fit right now.
 """
 

@@ -35,7 +35,7 @@ floor and does not count the same kill twice.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -66,6 +66,7 @@ __all__ = [
     "OomRecord",
     "container_specs",
     "oom_floor",
+    "oom_limit",
     "pod_level_spec",
     "recommend_container",
     "recommend_pod_level",
@@ -290,8 +291,3 @@ def oom_limit(spec: ContainerSpec | None, pod_level: ContainerSpec | None) -> in
     if spec is not None and spec.memory_limit is not None:
         return spec.memory_limit
     return pod_level.memory_limit if pod_level is not None else None
-
-
-def names_of(specs: Sequence[ContainerSpec]) -> tuple[str, ...]:
-    """The container names, in template order."""
-    return tuple(spec.name for spec in specs)

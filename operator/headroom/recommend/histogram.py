@@ -98,6 +98,7 @@ class DecayingHistogram:
 
     __slots__ = (
         "_log_ratio",
+        "_rounded",
         "first_bucket_size",
         "growth_ratio",
         "half_life_seconds",
@@ -123,6 +124,8 @@ class DecayingHistogram:
         self._log_ratio = math.log(self.growth_ratio)
         self.reference_seconds = self._aligned(to_seconds(reference_time))
         self.weights: dict[int, float] = {}
+        self._rounded = False
+        """Every weight is rounded as :meth:`prune` rounds it (nothing added or shifted since)."""
 
     @classmethod
     def for_cpu(cls, half_life_seconds: float, reference_time: datetime) -> DecayingHistogram:
@@ -172,6 +175,7 @@ class DecayingHistogram:
         shifted = {bucket: math.ldexp(weight, -steps) for bucket, weight in self.weights.items()}
         self.weights = {bucket: weight for bucket, weight in shifted.items() if weight > 0}
         self.reference_seconds = target
+        self._rounded = False
 
     def _decay_exponent(self, seconds: float) -> float:
         return (seconds - self.reference_seconds) / self.half_life_seconds
@@ -187,6 +191,7 @@ class DecayingHistogram:
         stored = weight * math.exp2(self._decay_exponent(seconds))
         if stored > 0:
             self.weights[bucket] = self.weights.get(bucket, 0.0) + stored
+            self._rounded = False
 
     def is_empty(self) -> bool:
         """True when no sample has any weight left."""
@@ -258,11 +263,16 @@ class DecayingHistogram:
         seconds = to_seconds(now)
         self._shift_reference(seconds)
         threshold = self._threshold(seconds, window_seconds)
+        if self._rounded:  # rounding is idempotent: only what left the window goes
+            if any(weight < threshold for weight in self.weights.values()):
+                self.weights = {b: w for b, w in self.weights.items() if w >= threshold}
+            return
         self.weights = {
             bucket: _round_significant(weight)
             for bucket, weight in self.weights.items()
             if weight >= threshold
         }
+        self._rounded = True
 
     def to_model(self) -> HistogramModel:
         """The persisted form: sparse bucket indices, ascending, with their weights (exact)."""
