@@ -103,3 +103,21 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end -}}
+
+{{/*
+The agent's TLS Secret: agent.tls.secretName, else (certManager) "<fullname>-agent-tls".
+Empty with the self-signed source. Fails when source secret names none.
+*/}}
+{{- define "headroom.agent.tlsSecretName" -}}
+{{- $tls := .Values.agent.tls -}}
+{{- if and $tls.enabled (eq $tls.source "secret") -}}
+{{- required "agent.tls.source secret needs agent.tls.secretName" $tls.secretName -}}
+{{- else if and $tls.enabled (eq $tls.source "certManager") -}}
+{{- default (printf "%s-tls" (include "headroom.agent.fullname" .)) $tls.secretName -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "HTTPS" or "HTTP": the scheme of the agent's admin port. */}}
+{{- define "headroom.agent.scheme" -}}
+{{- if .Values.agent.tls.enabled -}}HTTPS{{- else -}}HTTP{{- end -}}
+{{- end -}}
