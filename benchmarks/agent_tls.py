@@ -4,8 +4,8 @@ Three real ``headroom agent`` processes, one after the other, against one real
 kube-apiserver (``tests/controlplane``), admin endpoint on, at the agent's
 default 15 s interval: plain HTTP (``HEADROOM_PLAIN_HTTP``), TLS with a
 certificate from files (a Secret's mount), and TLS with the self-signed
-certificate made at start (the default; this is the one that imports
-``cryptography``). After each agent's first report, a scraper makes a request
+certificate made at start (the default; a child process imports
+``cryptography`` to make it, the agent does not). After each agent's first report, a scraper makes a request
 every second for the window (a new connection each time: a TLS handshake each
 time, the worst case) while the agent's VmRSS is sampled.
 
@@ -56,13 +56,16 @@ def _tls_env(mode: str, work: Path) -> dict[str, str]:
     return {}
 
 
+_CLIENT = ssl.create_default_context()
+_CLIENT.check_hostname = False
+_CLIENT.verify_mode = ssl.CERT_NONE
+
+
 def _request(port: int, tls: bool) -> float:
     """One GET /healthz on a new connection; seconds, connect to last byte."""
     started = time.perf_counter()
     if tls:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        context = _CLIENT
         connection: http.client.HTTPConnection = http.client.HTTPSConnection(
             "127.0.0.1", port, timeout=10, context=context
         )

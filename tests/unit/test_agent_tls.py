@@ -207,3 +207,20 @@ def test_tls_settings_come_in_pairs_and_plain_is_explicit() -> None:
         AgentSettings.load(environ={"HEADROOM_PLAIN_HTTP": "maybe"})
     assert AgentSettings.load(environ={}).plain_http is False
     assert AgentSettings.load(environ={"HEADROOM_PLAIN_HTTP": "true"}).plain_http is True
+
+
+@pytest.mark.requirement("PR-002")
+def test_the_agent_never_imports_cryptography_itself() -> None:
+    """The self-signed pair is made in a child process: the agent keeps no ~12 MiB for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from headroom.agent.tls import SelfSigned;"
+        "made = SelfSigned.make(['node-1', '127.0.0.1']);"
+        "print(len(made.fingerprint), any(m.startswith('cryptography') for m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.split() == ["64", "False"]

@@ -183,6 +183,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         """With TLS: refuse a plain-HTTP client, else handshake (in this connection's thread)."""
+        # Small answers in several writes (TLS records, headers then body): without
+        # this, Nagle's algorithm and delayed ACKs add ~40 ms to a TLS request (measured).
+        with contextlib.suppress(OSError):
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = self.tls
         if tls is not None:
             raw: socket.socket = self.request

@@ -12,8 +12,11 @@ metrics-server and kube-rbac-proxy do). Two sources of the serving certificate:
   ``localhost`` and ``127.0.0.1``, made at start and kept in memory only (an
   anonymous ``memfd``, never a file on a disk). Clients cannot verify it
   against a CA: they skip verification (Prometheus: ``insecureSkipVerify``) or
-  pin the SHA-256 fingerprint the agent logs at start. ``cryptography`` is
-  imported only here, only for this.
+  pin the SHA-256 fingerprint the agent logs at start. The pair is made by a
+  short-lived child process (``python -m headroom.agent.tls``) that hands it
+  back through a pipe: importing ``cryptography`` in the agent itself would
+  keep 12-13 MiB of RSS for the agent's life (measured,
+  ``benchmarks/agent_tls.py``) for one use at start.
 
 Protocol: TLS 1.2 and 1.3 only. TLS 1.3 suites are OpenSSL's defaults
 (TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256, TLS_AES_128_GCM_SHA256);
@@ -29,6 +32,8 @@ import hashlib
 import logging
 import os
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +68,7 @@ def base_context() -> ssl.SSLContext:
     context.set_ciphers(TLS12_CIPHERS)
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_NO_TICKET
     context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.num_tickets = 0  # TLS 1.3: no resumption tickets either
     return context
 
 
@@ -149,8 +155,11 @@ class SelfSigned(TlsSource):
 
     @classmethod
     def make(cls, names: Sequence[str]) -> SelfSigned:
-        """A fresh key and certificate for ``names`` (DNS names or IP addresses)."""
-        cert_pem, key_pem = self_signed_pem(names)
+        """A fresh key and certificate for ``names`` (DNS names or IP addresses).
+
+        Raises OSError when the child cannot make them.
+        """
+        cert_pem, key_pem = self_signed_in_child(names)
         context = base_context()
         _load_from_memory(context, key_pem + cert_pem)
         der = ssl.PEM_cert_to_DER_cert(cert_pem.decode())
@@ -199,6 +208,27 @@ def self_signed_pem(
     return certificate.public_bytes(serialization.Encoding.PEM), key_pem
 
 
+_KEY_MARK = b"-----BEGIN PRIVATE KEY-----"
+
+
+def self_signed_in_child(names: Sequence[str], timeout: float = 60.0) -> tuple[bytes, bytes]:
+    """:func:`self_signed_pem` run in a child process; the PEMs come back through a pipe."""
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", "headroom.agent.tls", *names],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise OSError(f"making the self-signed certificate took over {timeout:g} s") from error
+    cert, mark, key = child.stdout.partition(_KEY_MARK)
+    if child.returncode != 0 or not mark or not cert.startswith(b"-----BEGIN CERTIFICATE"):
+        problem = child.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise OSError(f"cannot make the self-signed certificate: {problem[0]}")
+    return cert, mark + key
+
+
 def _load_from_memory(context: ssl.SSLContext, pem: bytes) -> None:
     """``load_cert_chain`` wants a path: give it an anonymous in-memory file (Linux memfd)."""
     fd = os.memfd_create("headroom-agent-tls", os.MFD_CLOEXEC)
@@ -208,3 +238,17 @@ def _load_from_memory(context: ssl.SSLContext, pem: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+def _main(names: list[str]) -> int:
+    """Write a new certificate, then its key, as PEM to stdout (for the agent's pipe)."""
+    if not names:
+        print("usage: python -m headroom.agent.tls NAME [NAME...]", file=sys.stderr)
+        return 2
+    cert, key = self_signed_pem(names)
+    sys.stdout.buffer.write(cert + key)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
