@@ -600,3 +600,21 @@ def test_plain_http_only_when_asked_and_the_notes_warn() -> None:
     assert "WARNING: agent.tls.enabled is false" in notes[True]
     assert "http://127.0.0.1" in notes[True]
     assert "WARNING" not in notes[False] and "curl -k" in notes[False]
+
+
+@pytest.mark.requirement("SC-005")
+def test_view_role_reads_both_kinds_and_aggregates_into_the_user_roles() -> None:
+    role = one(render(), "ClusterRole", "-view")
+    assert role["metadata"]["name"] == "headroom-view"
+    labels = role["metadata"]["labels"]
+    for built_in in ("view", "edit", "admin"):
+        assert labels[f"rbac.authorization.k8s.io/aggregate-to-{built_in}"] == "true"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["headroom.dev"],
+            "resources": ["resourcereports", "capacityrecommendations"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    off = render(*set_args({"rbac.aggregateToDefaultRoles": False}))
+    assert not [m for m in by_kind(off, "ClusterRole") if m["metadata"]["name"].endswith("-view")]
