@@ -71,6 +71,8 @@ CERT_MANAGER = set_args(
         "serviceMonitor.enabled": True,
     }
 )
+#: Every switch turned the other way (also the chart scanners' second run).
+FLIPPED_VALUES = CHART_DIR.parents[1] / "tests" / "fixtures" / "chart-values-flipped.yaml"
 #: The one explicit way to plain HTTP.
 PLAIN_HTTP = set_args({"agent.tls.enabled": False, "serviceMonitor.enabled": True})
 
@@ -107,8 +109,15 @@ def test_helm_lint_is_clean(strict: bool) -> None:
 @pytest.mark.requirement("PK-001")
 @pytest.mark.parametrize(
     "extra",
-    [[], EVERYTHING_ON, set_args({"rbac.create": False}), CERT_MANAGER, PLAIN_HTTP],
-    ids=["defaults", "all-on", "no-rbac", "cert-manager", "plain-http"],
+    [
+        [],
+        EVERYTHING_ON,
+        set_args({"rbac.create": False}),
+        CERT_MANAGER,
+        PLAIN_HTTP,
+        ["-f", str(FLIPPED_VALUES)],
+    ],
+    ids=["defaults", "all-on", "no-rbac", "cert-manager", "plain-http", "flipped"],
 )
 def test_rendered_objects_validate_against_kubernetes_schemas(extra: list[str]) -> None:
     """kubernetes-validate (strict: unknown fields fail) for the newest version it knows."""
@@ -618,3 +627,56 @@ def test_view_role_reads_both_kinds_and_aggregates_into_the_user_roles() -> None
     ]
     off = render(*set_args({"rbac.aggregateToDefaultRoles": False}))
     assert not [m for m in by_kind(off, "ClusterRole") if m["metadata"]["name"].endswith("-view")]
+
+
+# --- NetworkPolicies, storage, probes ---------------------------------------------------
+
+
+@pytest.mark.requirement("SC-001")
+def test_network_policies_admit_only_the_named_peers_and_allow_only_api_and_dns() -> None:
+    manifests = render()
+    policies = {m["metadata"]["name"]: m["spec"] for m in by_kind(manifests, "NetworkPolicy")}
+    assert sorted(policies) == ["headroom-agent", "headroom-controller"]
+    monitoring = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    for name, port in (("headroom-agent", "admin"), ("headroom-controller", "metrics")):
+        spec = policies[name]
+        workload = next(
+            m
+            for m in manifests
+            if m["kind"] in ("DaemonSet", "Deployment") and m["metadata"]["name"] == name
+        )
+        assert spec["podSelector"] == workload["spec"]["selector"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert spec["ingress"] == [
+            {"from": monitoring, "ports": [{"port": port, "protocol": "TCP"}]}
+        ]
+        api, dns = spec["egress"]
+        assert "to" not in api and [p["port"] for p in api["ports"]] == [443, 6443]
+        assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+        assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    narrowed = render(
+        "--set",
+        "networkPolicy.apiServerCIDRs={10.0.0.10/32}",
+        "--set",
+        "networkPolicy.agentFrom=null",
+    )
+    agent = one(narrowed, "NetworkPolicy", "-agent")["spec"]
+    assert agent["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.0.0.10/32"}}]
+    assert agent["ingress"] == []  # nobody named: nobody admitted
+    assert not by_kind(render(*set_args({"networkPolicy.enabled": False})), "NetworkPolicy")
+
+
+@pytest.mark.requirement("PK-001")
+def test_workloads_request_and_limit_ephemeral_storage_and_the_controller_has_readiness() -> None:
+    manifests = render()
+    for _, spec in pod_templates(manifests):
+        resources = spec["containers"][0]["resources"]
+        assert (
+            resources["requests"]["ephemeral-storage"] and resources["limits"]["ephemeral-storage"]
+        )
+    controller = one(manifests, "Deployment", "-controller")["spec"]["template"]["spec"]
+    (container,) = controller["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert container["readinessProbe"] != container["livenessProbe"]
