@@ -6,7 +6,7 @@ What they are told to skip is written where it applies, each with its reason: an
 on the workloads (templates/_helpers.tpl, "headroom.scannerSkips") and the flags below.
 
 kube-score is built from the Go module proxy into ~/.cache/headroom
-(tests/scanners/build-kube-score.sh, called by .ci/run first); checkov lives in a locked
+(tests/scanners/build-go-tool.sh, called by .ci/run first); checkov lives in a locked
 environment of its own (tests/scanners/checkov: its cyclonedx-python-lib < 8 conflicts
 with the audit's cyclonedx-bom).
 """
@@ -60,16 +60,22 @@ def _tool_missing(what: str) -> None:
     pytest.skip(what)
 
 
-@pytest.fixture(scope="module")
-def kube_score() -> Path:
-    script = SCANNERS / "build-kube-score.sh"
-    if shutil.which("go") is None and subprocess.run(["bash", str(script), "--check"]).returncode:
-        _tool_missing("kube-score is not built and Go is not installed")
+def go_tool(name: str) -> Path:
+    """A Go-built scanner from the cache, built first if need be (tests/scanners)."""
+    script = SCANNERS / "build-go-tool.sh"
+    missing = subprocess.run(["bash", str(script), name, "--check"], capture_output=True)
+    if shutil.which("go") is None and missing.returncode:
+        _tool_missing(f"{name} is not built and Go is not installed")
     built = subprocess.run(
-        ["bash", str(script), "--print-path"], capture_output=True, text=True, timeout=1800
+        ["bash", str(script), name, "--print-path"], capture_output=True, text=True, timeout=1800
     )
     assert built.returncode == 0, built.stderr[-3000:]
     return Path(built.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def kube_score() -> Path:
+    return go_tool("kube-score")
 
 
 @pytest.fixture(scope="module")
