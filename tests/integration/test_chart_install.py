@@ -146,6 +146,7 @@ def test_install_creates_every_object_and_prints_the_notes(
         "ClusterRoleBinding",
         "DaemonSet",
         "Deployment",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
