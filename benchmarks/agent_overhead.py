@@ -200,7 +200,8 @@ def make_kubepods_tree(root: Path, pods: int) -> None:
 PYCACHE = Path.home() / ".cache" / "headroom" / "pycache"
 _AGENT_MODULES = (
     "headroom.cli, headroom.agent.main, headroom.agent.admin, headroom.agent.metrics, "
-    "headroom.kube.config, benchmarks._agent_cycle, ssl, json, email.parser, http.server"
+    "headroom.kube.config, benchmarks._agent_cycle, ssl, json, email.parser, http.server, "
+    "headroom.agent.tls, cryptography.x509, cryptography.hazmat.primitives.asymmetric.ec"
 )
 
 

@@ -44,6 +44,17 @@ def _agent_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     agent.add_argument(
         "--listen-port", dest="listen_port", type=int, help="admin endpoint port (0: off)"
     )
+    agent.add_argument(
+        "--tls-cert-file", dest="tls_cert_file", help="admin endpoint certificate (PEM)"
+    )
+    agent.add_argument("--tls-key-file", dest="tls_key_file", help="its private key (PEM)")
+    agent.add_argument(
+        "--plain-http",
+        dest="plain_http",
+        action="store_true",
+        default=None,
+        help="serve the admin endpoint without TLS (tokens travel in clear)",
+    )
     agent.add_argument("--log-level", default="INFO")
 
 

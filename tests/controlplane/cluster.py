@@ -55,6 +55,7 @@ from tests.controlplane.binaries import (
 #: owner-referenced objects, namespace deletion, the ``default`` service account
 #: in each namespace and legacy service-account token secrets.
 DEFAULT_CONTROLLERS: tuple[str, ...] = (
+    "clusterrole-aggregation",  # the chart's -view role into view/edit/admin (SC-005)
     "garbagecollector",
     "namespace",
     "serviceaccount",

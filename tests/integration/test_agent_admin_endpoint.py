@@ -1,5 +1,9 @@
 """The agent's admin endpoint as a real ``headroom agent`` process against the real API server.
 
+Each test runs against three agents, one per way of serving (SC-004): TLS with a
+self-signed certificate made at start (the default), TLS with a certificate from
+files (a mounted Secret), and plain HTTP (only when asked for).
+
 RBAC decides who reads ``/system/resources`` and ``/metrics``: a ServiceAccount
 ``reader`` bound to a ClusterRole with ``get`` on those non-resource URLs, and a
 ServiceAccount ``nobody`` without. The agent runs with the admin kubeconfig (it
@@ -8,9 +12,14 @@ must be allowed to create TokenReviews and SubjectAccessReviews).
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import os
+import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -25,6 +34,7 @@ import pytest
 
 from headroom.agent.auth import Authorizer, Decision, KubeReviewer
 from headroom.agent.resources import system_resources
+from headroom.agent.tls import self_signed_pem
 from headroom.api import ResourceReportStatus
 from headroom.collection.figures import CpuFigures, DiskFigures, MemoryFigures, ReportStatus
 from headroom.kube.client import KubeClient
@@ -33,6 +43,8 @@ from tests.controlplane.cluster import ControlPlane, free_ports, wait_until
 from tests.integration.kube_helpers import create_node, get_report, unique
 
 GUARDED = ["/system/resources", "/metrics"]
+#: How the agent serves its endpoint.
+MODES = ["self-signed", "files", "plain"]
 
 
 @dataclass
@@ -44,16 +56,43 @@ class Endpoint:
     nobody_token: str
     proc: subprocess.Popen[bytes]
     log: Path
+    mode: str
+    tls: ssl.SSLContext | None
+    """What a client verifies the agent with; None for plain HTTP."""
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.tls is None else "https"
 
     def get(self, path: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        request = urllib.request.Request(f"{self.scheme}://127.0.0.1:{self.port}{path}")
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=10, context=self.tls) as response:
                 return int(response.status), dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()
+
+
+def _agent_tls(mode: str, directory: Path) -> tuple[dict[str, str], ssl.SSLContext | None]:
+    """The agent's TLS environment for ``mode``, and how a client verifies it."""
+    if mode == "plain":
+        return {"HEADROOM_PLAIN_HTTP": "true"}, None
+    if mode == "files":
+        cert, key = self_signed_pem(["127.0.0.1", "localhost"])
+        (directory / "tls.crt").write_bytes(cert)
+        (directory / "tls.key").write_bytes(key)
+        env = {
+            "HEADROOM_TLS_CERT_FILE": str(directory / "tls.crt"),
+            "HEADROOM_TLS_KEY_FILE": str(directory / "tls.key"),
+        }
+        return env, ssl.create_default_context(cadata=cert.decode())  # verified, by name
+    # Self-signed: nothing to verify against; the fingerprint is checked from the log.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return {}, context
 
 
 def _grant_reader(cp: ControlPlane, namespace: str, role: str) -> None:
@@ -104,19 +143,25 @@ def _grant_reader(cp: ControlPlane, namespace: str, role: str) -> None:
     wait_until(binding_in_effect, timeout=10, what="the reader's ClusterRoleBinding")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=MODES)
 def endpoint(
-    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Endpoint]:
     """RBAC for reader/nobody, a Node, and ``headroom agent`` serving on a free port."""
     cp = control_plane
+    mode: str = request.param
     namespace, role, node = unique("admin-ep"), unique("headroom-agent-reader"), unique("node")
     _grant_reader(cp, namespace, role)
     create_node(cp, node)
-    log = tmp_path_factory.mktemp("agent") / "agent.log"
+    work = tmp_path_factory.mktemp("agent")
+    log = work / "agent.log"
+    tls_env, client_tls = _agent_tls(mode, work)
     port = free_ports(1)[0]
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("HEADROOM_")},
+        **tls_env,
         "NODE_NAME": node,
         # One cycle a minute: after the first write the endpoint's figures stay
         # those of the report for the whole module.
@@ -140,6 +185,8 @@ def endpoint(
         nobody_token=cp.request_token(namespace, "nobody"),
         proc=proc,
         log=log,
+        mode=mode,
+        tls=client_tls,
     )
     try:
         wait_until(
@@ -160,6 +207,51 @@ def endpoint(
             f"/api/v1/nodes/{node}",
         ):
             cp.api("DELETE", path)
+
+
+@pytest.mark.requirement("SC-004")
+def test_plain_http_to_the_tls_port_is_refused(endpoint: Endpoint) -> None:
+    if endpoint.tls is None:
+        # Plain HTTP was asked for: it is served (and the agent says so in its log).
+        assert endpoint.get("/system/resources", endpoint.reader_token)[0] == 200
+        assert "tokens travel in clear" in endpoint.log.read_text()
+        return
+    connection = http.client.HTTPConnection("127.0.0.1", endpoint.port, timeout=10)
+    connection.request("GET", "/system/resources", headers=_bearer(endpoint.reader_token))
+    answer = connection.getresponse()
+    body = answer.read()
+    assert answer.status == 400 and b"use https://" in body
+    assert b"cpu_percent" not in body
+    connection.close()
+
+
+@pytest.mark.requirement("SC-004")
+def test_the_certificate_served_is_the_one_configured(endpoint: Endpoint) -> None:
+    if endpoint.tls is None:  # plain HTTP asked for: no TLS at all on the port
+        with (
+            socket.create_connection(("127.0.0.1", endpoint.port), timeout=3) as raw,
+            pytest.raises((ssl.SSLError, OSError)),  # no ServerHello: an alert, or nothing
+        ):
+            ssl.create_default_context().wrap_socket(raw, server_hostname="127.0.0.1")
+        return
+    with (
+        socket.create_connection(("127.0.0.1", endpoint.port), timeout=10) as raw,
+        endpoint.tls.wrap_socket(raw, server_hostname="127.0.0.1") as wrapped,
+    ):
+        der = wrapped.getpeercert(binary_form=True)
+        assert wrapped.version() in ("TLSv1.2", "TLSv1.3")
+    assert der is not None
+    if endpoint.mode == "self-signed":
+        logged = re.search(
+            r"self-signed certificate sha256 ([0-9a-f]{64})", endpoint.log.read_text()
+        )
+        assert logged is not None, endpoint.log.read_text()
+        assert logged.group(1) == hashlib.sha256(der).hexdigest()
+    # "files": the context verified the chain and the name already.
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 def test_probes_are_open(endpoint: Endpoint) -> None:

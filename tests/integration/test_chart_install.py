@@ -5,7 +5,9 @@ shipped; and the admission policy keeps each agent to its own node's report."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -101,12 +103,16 @@ def unbind(cp: ControlPlane, role: str, name: str) -> None:
 
 
 def http_get(port: int, path: str, token: str | None = None) -> int:
-    """The status of a GET on the agent's admin endpoint."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    """The status of a GET on the agent's admin endpoint: HTTPS, as the chart serves it by
+    default (a self-signed certificate: not verified, as Prometheus is told to)."""
+    request = urllib.request.Request(f"https://127.0.0.1:{port}{path}")
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return error.code
@@ -140,6 +146,7 @@ def test_install_creates_every_object_and_prints_the_notes(
         "ClusterRoleBinding",
         "DaemonSet",
         "Deployment",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
@@ -224,7 +231,7 @@ def agent_pod(control_plane: ControlPlane, headroom_release: Release) -> Iterato
         control_plane.api("DELETE", f"/api/v1/nodes/{node}")
 
 
-@pytest.mark.requirement("SC-001", "PK-001")
+@pytest.mark.requirement("SC-001", "PK-001", "SC-004")
 def test_agent_runs_with_the_shipped_rbac_and_serves_readers(
     control_plane: ControlPlane,
     headroom_release: Release,
@@ -273,6 +280,11 @@ def test_agent_runs_with_the_shipped_rbac_and_serves_readers(
             assert http_get(port, path) == 401
             assert http_get(port, path, nobody) == 403
             assert http_get(port, path, dashboard) == 200, process.log_text()
+        # The default install serves TLS only: plain HTTP gets 400, its token never checked.
+        plain = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        plain.request("GET", "/system/resources", headers={"Authorization": f"Bearer {dashboard}"})
+        assert plain.getresponse().status == 400
+        plain.close()
     finally:
         code = process.stop()
         unbind(cp, reader_role, "dashboard")

@@ -318,3 +318,78 @@ def test_resources_reader_grants_get_on_the_two_paths_only(
     ):
         assert not url(user, "get", "/system/resources"), user
         assert not url(user, "get", "/metrics"), user
+
+
+#: What a holder of the built-in user roles may never do to Headroom's objects.
+USER_MUST_NOT_WRITE: list[Access] = [
+    (verb, "headroom.dev", resource, sub, namespace, name)
+    for resource, namespace in (("resourcereports", ""), ("capacityrecommendations", OTHER_NS))
+    for verb, sub, name in (
+        ("create", "", ""),
+        ("update", "", "x"),
+        ("patch", "", "x"),
+        ("delete", "", "x"),
+        ("deletecollection", "", ""),
+        ("update", "status", "x"),
+        ("patch", "status", "x"),
+    )
+]
+
+
+@pytest.fixture
+def bound_to(control_plane: ControlPlane) -> Iterator[dict[str, str]]:
+    """A user bound (ClusterRoleBinding) to each built-in role: role → user."""
+    users = {role: unique(f"{role}-user") for role in ("view", "edit", "admin")}
+    for role, user in users.items():
+        control_plane.api(
+            "POST",
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            {
+                "metadata": {"name": user},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": role,
+                },
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}
+                ],
+            },
+        )
+    yield users
+    for user in users.values():
+        control_plane.api(
+            "DELETE", f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{user}"
+        )
+
+
+@pytest.mark.requirement("SC-005", "SC-001")
+def test_view_edit_and_admin_read_reports_and_recommendations_and_write_neither(
+    control_plane: ControlPlane, headroom_release: Release, bound_to: dict[str, str]
+) -> None:
+    """The chart's ``-view`` ClusterRole is aggregated (kube-controller-manager's
+    clusterrole-aggregation controller) into ``view``, ``edit`` and ``admin``."""
+    cp, release, groups = control_plane, headroom_release, ["system:authenticated"]
+
+    def may(user: str, access: Access) -> bool:
+        return allowed(cp, user, groups, resource_attributes(access, release), url=False)
+
+    reads = [
+        (verb, "headroom.dev", resource, "", namespace, "")
+        for verb in ("get", "list", "watch")
+        for resource, namespace in (("resourcereports", ""), ("capacityrecommendations", OTHER_NS))
+    ]
+    viewer = bound_to["view"]
+    wait_until(lambda: all(may(viewer, a) for a in reads), timeout=30, what="aggregation")
+    for role, user in bound_to.items():
+        wait_until(lambda u=user: all(may(u, a) for a in reads), timeout=30, what=role)
+        assert [a for a in USER_MUST_NOT_WRITE if may(user, a)] == [], role
+    # And for real, as the user: kubectl lists both kinds, and a write is forbidden.
+    for kind in ("resourcereports", "capacityrecommendations"):
+        listed = cp.kubectl("get", kind, "-A", f"--as={viewer}", check=False)
+        assert listed.returncode == 0, listed.stderr
+    report = "apiVersion: headroom.dev/v1alpha1\nkind: ResourceReport\nmetadata: {name: forged}\n"
+    denied = cp.kubectl("create", "-f", "-", f"--as={viewer}", input=report, check=False)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
+    # Without any binding: nothing.
+    assert not may(unique("nobody"), reads[1])

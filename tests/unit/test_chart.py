@@ -37,7 +37,7 @@ from tests.chart_render import (
 )
 
 #: Kinds kubernetes-validate has no schema for (not part of Kubernetes itself).
-KINDS_WITHOUT_SCHEMA = {"ServiceMonitor"}
+KINDS_WITHOUT_SCHEMA = {"ServiceMonitor", "Certificate"}
 
 #: Every optional part switched on, and unusual but valid values.
 EVERYTHING_ON = [
@@ -60,6 +60,21 @@ EVERYTHING_ON = [
     "--set",
     "agent.diskPaths={/,/var/lib}",
 ]
+
+
+#: The agent's certificate from cert-manager, scraped by Prometheus.
+CERT_MANAGER = set_args(
+    {
+        "agent.tls.source": "certManager",
+        "agent.tls.certManager.issuerRef.name": "cluster-ca",
+        "agent.tls.certManager.issuerRef.kind": "ClusterIssuer",
+        "serviceMonitor.enabled": True,
+    }
+)
+#: Every switch turned the other way (also the chart scanners' second run).
+FLIPPED_VALUES = CHART_DIR.parents[1] / "tests" / "fixtures" / "chart-values-flipped.yaml"
+#: The one explicit way to plain HTTP.
+PLAIN_HTTP = set_args({"agent.tls.enabled": False, "serviceMonitor.enabled": True})
 
 
 def _validate(manifests: Sequence[Manifest]) -> set[str]:
@@ -94,8 +109,15 @@ def test_helm_lint_is_clean(strict: bool) -> None:
 @pytest.mark.requirement("PK-001")
 @pytest.mark.parametrize(
     "extra",
-    [[], EVERYTHING_ON, set_args({"rbac.create": False})],
-    ids=["defaults", "all-on", "no-rbac"],
+    [
+        [],
+        EVERYTHING_ON,
+        set_args({"rbac.create": False}),
+        CERT_MANAGER,
+        PLAIN_HTTP,
+        ["-f", str(FLIPPED_VALUES)],
+    ],
+    ids=["defaults", "all-on", "no-rbac", "cert-manager", "plain-http", "flipped"],
 )
 def test_rendered_objects_validate_against_kubernetes_schemas(extra: list[str]) -> None:
     """kubernetes-validate (strict: unknown fields fail) for the newest version it knows."""
@@ -262,8 +284,16 @@ def test_agent_mounts_the_node_read_only() -> None:
     assert agent["tolerations"] == [{"operator": "Exists"}]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"admin": 9731}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
+    assert container["livenessProbe"]["httpGet"] == {
+        "path": "/healthz",
+        "port": "admin",
+        "scheme": "HTTPS",
+    }
+    assert container["readinessProbe"]["httpGet"] == {
+        "path": "/readyz",
+        "port": "admin",
+        "scheme": "HTTPS",
+    }
 
 
 def test_service_accounts_do_not_hand_out_tokens_by_default() -> None:
@@ -496,3 +526,157 @@ def test_notes_say_what_to_run_next() -> None:
         "--clusterrole=hr-headroom-resources-reader",
     ):
         assert needed in notes, needed
+
+
+# --- TLS of the agent's admin endpoint (SC-004) -------------------------------------------
+
+
+def _agent_container(manifests: Sequence[Manifest]) -> dict[str, Any]:
+    (container,) = one(manifests, "DaemonSet", "-agent")["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
+def _agent_scrape(manifests: Sequence[Manifest]) -> dict[str, Any]:
+    return dict(one(manifests, "ServiceMonitor", "-agent")["spec"]["endpoints"][0])
+
+
+@pytest.mark.requirement("SC-004")
+def test_tls_is_on_by_default_with_a_self_signed_certificate() -> None:
+    manifests = render(*set_args({"serviceMonitor.enabled": True}))
+    env = container_env(one(manifests, "DaemonSet", "-agent"))
+    assert not {"HEADROOM_PLAIN_HTTP", "HEADROOM_TLS_CERT_FILE"} & set(env)
+    assert AgentSettings.load(environ={k: v for k, v in env.items() if isinstance(v, str)})
+    assert not by_kind(manifests, "Certificate")
+    scrape = _agent_scrape(manifests)
+    assert scrape["scheme"] == "https"
+    # Spelled out: self-signed certificates cannot be verified, only the link encrypted.
+    assert scrape["tlsConfig"] == {"insecureSkipVerify": True}
+
+
+@pytest.mark.requirement("SC-004")
+def test_cert_manager_certificate_is_mounted_and_verified_by_prometheus() -> None:
+    manifests = render(*CERT_MANAGER, namespace="ops")
+    certificate = one(manifests, "Certificate", "-agent")
+    assert certificate["spec"]["secretName"] == "headroom-agent-tls"
+    assert "headroom-agent.ops.svc" in certificate["spec"]["dnsNames"]
+    assert certificate["spec"]["issuerRef"] == {
+        "name": "cluster-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    spec = one(manifests, "DaemonSet", "-agent")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["tls"]["secret"]["secretName"] == "headroom-agent-tls"
+    mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["tls"] == {"name": "tls", "mountPath": "/etc/headroom/tls", "readOnly": True}
+    env = container_env(one(manifests, "DaemonSet", "-agent"))
+    settings = AgentSettings.load(environ={k: v for k, v in env.items() if isinstance(v, str)})
+    assert settings.tls_cert_file == Path("/etc/headroom/tls/tls.crt")
+    assert settings.tls_key_file == Path("/etc/headroom/tls/tls.key")
+    assert settings.plain_http is False
+    assert _agent_scrape(manifests)["tlsConfig"] == {
+        "ca": {"secret": {"name": "headroom-agent-tls", "key": "ca.crt"}},
+        "serverName": "headroom-agent.ops.svc",
+        "insecureSkipVerify": False,
+    }
+
+
+@pytest.mark.requirement("SC-004")
+def test_an_existing_secret_needs_its_name() -> None:
+    result = template(*set_args({"agent.tls.source": "secret"}))
+    assert result.returncode != 0
+    assert "agent.tls.source secret needs agent.tls.secretName" in result.stderr
+    manifests = render(*set_args({"agent.tls.source": "secret", "agent.tls.secretName": "mine"}))
+    spec = one(manifests, "DaemonSet", "-agent")["spec"]["template"]["spec"]
+    assert {"name": "tls", "secret": {"secretName": "mine", "defaultMode": 0o440}} in spec[
+        "volumes"
+    ]
+    assert not by_kind(manifests, "Certificate")
+
+
+@pytest.mark.requirement("SC-004")
+def test_plain_http_only_when_asked_and_the_notes_warn() -> None:
+    manifests = render(*PLAIN_HTTP)
+    container = _agent_container(manifests)
+    assert container_env(one(manifests, "DaemonSet", "-agent"))["HEADROOM_PLAIN_HTTP"] == "true"
+    assert container["livenessProbe"]["httpGet"]["scheme"] == "HTTP"
+    assert _agent_scrape(manifests)["scheme"] == "http"
+    notes = {}
+    for extra in ([], PLAIN_HTTP):
+        result = helm("install", "hr", str(CHART_DIR), "--dry-run=client", *extra)
+        assert result.returncode == 0, result.stderr
+        notes[bool(extra)] = result.stdout.split("NOTES:", 1)[1]
+    assert "WARNING: agent.tls.enabled is false" in notes[True]
+    assert "http://127.0.0.1" in notes[True]
+    assert "WARNING" not in notes[False] and "curl -k" in notes[False]
+
+
+@pytest.mark.requirement("SC-005")
+def test_view_role_reads_both_kinds_and_aggregates_into_the_user_roles() -> None:
+    role = one(render(), "ClusterRole", "-view")
+    assert role["metadata"]["name"] == "headroom-view"
+    labels = role["metadata"]["labels"]
+    for built_in in ("view", "edit", "admin"):
+        assert labels[f"rbac.authorization.k8s.io/aggregate-to-{built_in}"] == "true"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["headroom.dev"],
+            "resources": ["resourcereports", "capacityrecommendations"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    off = render(*set_args({"rbac.aggregateToDefaultRoles": False}))
+    assert not [m for m in by_kind(off, "ClusterRole") if m["metadata"]["name"].endswith("-view")]
+
+
+# --- NetworkPolicies, storage, probes ---------------------------------------------------
+
+
+@pytest.mark.requirement("SC-001")
+def test_network_policies_admit_only_the_named_peers_and_allow_only_api_and_dns() -> None:
+    manifests = render()
+    policies = {m["metadata"]["name"]: m["spec"] for m in by_kind(manifests, "NetworkPolicy")}
+    assert sorted(policies) == ["headroom-agent", "headroom-controller"]
+    monitoring = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    for name, port in (("headroom-agent", "admin"), ("headroom-controller", "metrics")):
+        spec = policies[name]
+        workload = next(
+            m
+            for m in manifests
+            if m["kind"] in ("DaemonSet", "Deployment") and m["metadata"]["name"] == name
+        )
+        assert spec["podSelector"] == workload["spec"]["selector"]
+        assert spec["policyTypes"] == ["Ingress", "Egress"]
+        assert spec["ingress"] == [
+            {"from": monitoring, "ports": [{"port": port, "protocol": "TCP"}]}
+        ]
+        api, dns = spec["egress"]
+        assert "to" not in api and [p["port"] for p in api["ports"]] == [443, 6443]
+        assert dns["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+        assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    narrowed = render(
+        "--set",
+        "networkPolicy.apiServerCIDRs={10.0.0.10/32}",
+        "--set",
+        "networkPolicy.agentFrom=null",
+    )
+    agent = one(narrowed, "NetworkPolicy", "-agent")["spec"]
+    assert agent["egress"][0]["to"] == [{"ipBlock": {"cidr": "10.0.0.10/32"}}]
+    assert agent["ingress"] == []  # nobody named: nobody admitted
+    assert not by_kind(render(*set_args({"networkPolicy.enabled": False})), "NetworkPolicy")
+
+
+@pytest.mark.requirement("PK-001")
+def test_workloads_request_and_limit_ephemeral_storage_and_the_controller_has_readiness() -> None:
+    manifests = render()
+    for _, spec in pod_templates(manifests):
+        resources = spec["containers"][0]["resources"]
+        assert (
+            resources["requests"]["ephemeral-storage"] and resources["limits"]["ephemeral-storage"]
+        )
+    controller = one(manifests, "Deployment", "-controller")["spec"]["template"]["spec"]
+    (container,) = controller["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert container["readinessProbe"] != container["livenessProbe"]

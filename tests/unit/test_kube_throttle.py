@@ -29,7 +29,7 @@ class ScriptedClient(KubeClient):
         )
         self.answers = answers
 
-    def _send(
+    def _send_once(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
     ) -> tuple[int, str, bytes, str | None, str]:
         self.sent_at.append(self.now)

@@ -119,7 +119,7 @@ class PagedClient(KubeClient):
         self.answers = answers
         self.accepted: list[str] = []
 
-    def _send(
+    def _send_once(
         self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
     ) -> tuple[int, str, bytes, str | None, str]:
         self.accepted.append(headers["Accept"])

@@ -105,3 +105,23 @@ def write_sbom(root: Path, lock: LockFile, output: Path, work: Path) -> int:
     output.write_text(text, encoding="utf-8")
     raw.unlink()
     return components
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.audit.sbom OUTPUT``: only the SBOM (the release attaches it)."""
+    from tools.audit.lock import read_lock
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m tools.audit.sbom OUTPUT.cdx.json", file=sys.stderr)
+        return 2
+    root = Path(__file__).resolve().parents[2]
+    output = Path(args[0])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    components = write_sbom(root, read_lock(root / "uv.lock"), output, root / "build")
+    print(f"{output}: {components} components, CycloneDX {SPEC_VERSION} valid")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

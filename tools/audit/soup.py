@@ -20,6 +20,10 @@ __all__ = ["PURPOSES", "SoupRow", "licence_of", "soup_rows"]
 # "agent", "controller", "both", or "cli" (`headroom report`, `agent --once` output).
 PURPOSES: dict[str, tuple[str, str]] = {
     "aiohttp": ("controller", "kopf's and the controller list-watch's HTTP client"),
+    "cryptography": (
+        "agent",
+        "the admin endpoint's self-signed TLS certificate, made at start (imported only then)",
+    ),
     "kopf": ("controller", "operator framework: handlers, life cycle, Events"),
     "numpy": ("controller", "vectorised fit of replicas over all nodes"),
     "nvidia-ml-py": (

@@ -23,6 +23,7 @@ from headroom.logs import setup_logging
 if TYPE_CHECKING:
     from headroom.agent.admin import AdminServer
     from headroom.agent.metrics import AgentMetrics
+    from headroom.agent.tls import TlsSource
     from headroom.kube.config import KubeConfig
 
 __all__ = ["build_reader", "load_settings", "run_agent"]
@@ -42,6 +43,9 @@ _SETTING_FLAGS = (
     "listen_host",
     "listen_port",
     "gpu_recording",
+    "tls_cert_file",
+    "tls_key_file",
+    "plain_http",
 )
 
 
@@ -66,6 +70,27 @@ def build_reader(settings: AgentSettings) -> PsutilNodeReader:
     return PsutilNodeReader(settings.host_paths(), settings.disk_paths, gpu=gpu)
 
 
+def build_tls(settings: AgentSettings) -> TlsSource | None:
+    """The admin endpoint's certificate: the files given, else self-signed; None for plain.
+
+    Raises OSError or ssl.SSLError when the files cannot be used.
+    """
+    if settings.plain_http:
+        log.warning("admin endpoint: plain HTTP, bearer tokens travel in clear (plain_http)")
+        return None
+    from headroom.agent.tls import CertificateFiles, SelfSigned
+
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        files = CertificateFiles(settings.tls_cert_file, settings.tls_key_file)
+        files.load()
+        log.info("admin endpoint: TLS with the certificate %s", settings.tls_cert_file)
+        return files
+    names = [settings.node_name or socket.gethostname(), "localhost", "127.0.0.1", "::1"]
+    made = SelfSigned.make(names)
+    log.info("admin endpoint: TLS, self-signed certificate sha256 %s", made.fingerprint)
+    return made
+
+
 def _start_admin(
     settings: AgentSettings, agent: Agent, config: KubeConfig, metrics: AgentMetrics
 ) -> AdminServer:
@@ -83,7 +108,7 @@ def _start_admin(
         authorizer=Authorizer(KubeReviewer(reviews)),
         registry=metrics.registry,
     )
-    server = AdminServer(sources, settings.listen_host, settings.listen_port)
+    server = AdminServer(sources, settings.listen_host, settings.listen_port, build_tls(settings))
     server.start()
     return server
 
@@ -162,7 +187,7 @@ def run_agent(args: argparse.Namespace) -> int:
     if metrics is not None:
         try:
             server = _start_admin(settings, agent, config, metrics)
-        except OSError as error:
+        except OSError as error:  # ssl.SSLError is one: an unusable certificate
             where = f"{settings.listen_host}:{settings.listen_port}"
             print(f"headroom agent: cannot serve on {where}: {error}", file=sys.stderr)
             return 2

@@ -38,6 +38,9 @@ _FLAGS = {
     "listen_host": "--listen-host",
     "listen_port": "--listen-port",
     "gpu_recording": "--gpu-recording",
+    "tls_cert_file": "--tls-cert-file",
+    "tls_key_file": "--tls-key-file",
+    "plain_http": "--plain-http",
 }
 _ENVIRONMENT = {"node_name": ("NODE_NAME", "HEADROOM_NODE_NAME")}
 
@@ -102,6 +105,16 @@ def _optional_text(name: str, value: object) -> str | None:
     return None if value is None else _text(name, value)
 
 
+def _boolean(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off", ""):
+        return False
+    raise SettingsError(name, f"{value!r} is not true or false")
+
+
 def _disk_paths(name: str, value: object) -> list[str]:
     parts: list[object]
     if isinstance(value, str):
@@ -133,6 +146,9 @@ _CONVERT: dict[str, Callable[[str, object], Any]] = {
     "listen_host": _text,
     "listen_port": _number(int, 0, 65535),
     "gpu_recording": _optional_path,
+    "tls_cert_file": _optional_path,
+    "tls_key_file": _optional_path,
+    "plain_http": _boolean,
 }
 
 
@@ -166,6 +182,13 @@ class AgentSettings:
     """Admin endpoint port; 0 = off."""
     gpu_recording: Path | None = None
     """Recorded NVML answers to replay (tests, demos); unset: the real NVML where present."""
+    tls_cert_file: Path | None = None
+    """Serving certificate (PEM chain) of the admin endpoint; with ``tls_key_file``.
+    Neither: a self-signed certificate made at start, in memory."""
+    tls_key_file: Path | None = None
+    """Its private key (PEM)."""
+    plain_http: bool = False
+    """Serve the admin endpoint without TLS: bearer tokens travel in clear."""
 
     def __post_init__(self) -> None:
         for spec in fields(self):
@@ -173,6 +196,11 @@ class AgentSettings:
             object.__setattr__(self, spec.name, _CONVERT[spec.name](spec.name, value))
         if self.backoff_max_seconds < self.backoff_initial_seconds:
             raise SettingsError("backoff_max_seconds", "must be >= backoff_initial_seconds")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            missing = "tls_key_file" if self.tls_key_file is None else "tls_cert_file"
+            raise SettingsError(missing, "give both the certificate and its key, or neither")
+        if self.plain_http and self.tls_cert_file is not None:
+            raise SettingsError("plain_http", "cannot be true with a TLS certificate given")
 
     @classmethod
     def load(

@@ -8,12 +8,25 @@ means the request was not processed, so it is sent again after the server's
 ``retry_after`` set, for its own backoff. Other statuses are never retried
 here: a 409 needs the caller's fresh read, and connection failures are the
 caller's backoff to pace (AG-002).
+
+Idle connections: the API server closes a keep-alive connection that has been
+idle for 90 s (Go's ``IdleTimeout`` in its secure serving), sooner behind some
+load balancers. Before each request on a kept connection the client looks
+whether the server has closed it (readable with nothing to read: FIN or TLS
+close_notify) and opens a new one if so. When the server closes it in the
+moment the request is sent (a race the look cannot see), the request fails with
+a reset or an empty answer before any status; it is then sent again once on a
+new connection, **only where sending twice is harmless**: reads (GET), reviews
+(TokenReview, SubjectAccessReview: nothing is stored), and writes guarded by a
+``metadata.resourceVersion`` (a second PUT of the same version gets 409, never
+a double write). Anything else reaches the caller as :class:`ApiUnavailable`.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import select
 import ssl
 import threading
 import time
@@ -23,7 +36,7 @@ from urllib.parse import urlsplit
 
 from headroom.kube.config import KubeConfig
 
-__all__ = ["ApiError", "ApiUnavailable", "KubeClient", "retry_after_seconds"]
+__all__ = ["ApiError", "ApiUnavailable", "KubeClient", "resend_is_safe", "retry_after_seconds"]
 
 RETRYABLE_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 #: Bounds of a server-given Retry-After: never hammer, never stall a cycle for long.
@@ -31,6 +44,50 @@ RETRY_AFTER_MIN_SECONDS = 0.1
 RETRY_AFTER_MAX_SECONDS = 10.0
 #: When a 429 carries no (readable) Retry-After.
 RETRY_AFTER_DEFAULT_SECONDS = 1.0
+
+
+#: Collections whose POST stores nothing: asking twice gives the same answer.
+_REVIEWS = (
+    "/tokenreviews",
+    "/subjectaccessreviews",
+    "/selfsubjectaccessreviews",
+    "/localsubjectaccessreviews",
+    "/selfsubjectrulesreviews",
+    "/selfsubjectreviews",
+)
+#: What a connection the server closed while idle fails with when reused.
+_CLOSED_BY_SERVER = (
+    ConnectionResetError,  # http.client.RemoteDisconnected is one
+    BrokenPipeError,
+    ConnectionAbortedError,
+    http.client.BadStatusLine,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
+def resend_is_safe(method: str, path: str, body: dict[str, Any] | None) -> bool:
+    """Whether sending this request a second time cannot do anything the first did not."""
+    if method in ("GET", "HEAD"):
+        return True
+    if method == "POST":
+        return path.partition("?")[0].endswith(_REVIEWS)
+    if method in ("PUT", "PATCH"):
+        metadata = (body or {}).get("metadata")
+        return isinstance(metadata, dict) and bool(metadata.get("resourceVersion"))
+    return False
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """An idle kept connection that is readable has been closed by the server (or is broken)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def retry_after_seconds(header: str | None) -> float:
@@ -102,6 +159,10 @@ class KubeClient:
         self._sleep = sleep
         self.throttled = 0
         """429 answers received so far (each one waited for, or handed to the caller)."""
+        self.reconnects = 0
+        """Kept connections found closed by the server before a request (a new one was opened)."""
+        self.resent = 0
+        """Requests sent again on a new connection after the kept one failed under them."""
         self._ssl: ssl.SSLContext = config.ssl_context()
         self._conn: http.client.HTTPSConnection | None = None
         # One connection, one request at a time: callers may share a client across threads.
@@ -137,7 +198,8 @@ class KubeClient:
         if body is not None:
             payload = json.dumps(body, separators=(",", ":")).encode()
             extra["Content-Type"] = content_type
-        _, raw = self._exchange(method, path, payload, "application/json", extra)
+        safe = resend_is_safe(method, path, body)
+        _, raw = self._exchange(method, path, payload, "application/json", extra, resend=safe)
         data: dict[str, Any] = {}
         if raw:
             try:
@@ -153,10 +215,17 @@ class KubeClient:
         for built-in kinds); the server may still answer JSON (custom
         resources, aggregated APIs), so the content type decides how to read it.
         """
-        return self._exchange("GET", path, None, accept, {})
+        return self._exchange("GET", path, None, accept, {}, resend=True)
 
     def _exchange(
-        self, method: str, path: str, payload: bytes | None, accept: str, extra: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        accept: str,
+        extra: dict[str, str],
+        *,
+        resend: bool,
     ) -> tuple[str, bytes]:
         """One request, sent again on 429 (see the module); the answer's content type and body."""
         headers = {"Accept": accept, "User-Agent": self._user_agent, **extra}
@@ -166,7 +235,7 @@ class KubeClient:
         for attempt in range(self.throttle_retries + 1):
             with self._lock:
                 status, reason, raw, retry_after, answered = self._send(
-                    method, path, payload, headers
+                    method, path, payload, headers, resend=resend
                 )
             if status != 429:
                 break
@@ -186,26 +255,51 @@ class KubeClient:
         return answered, raw
 
     def _send(
-        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        *,
+        resend: bool,
     ) -> tuple[int, str, bytes, str | None, str]:
+        if self._conn is not None and _closed_by_peer(self._conn):
+            self.close()
+            self.reconnects += 1
+        reused = self._conn is not None
         try:
-            if self._conn is None:
-                self._conn = http.client.HTTPSConnection(
-                    self._host, self._port, timeout=self._timeout, context=self._ssl
-                )
-            self._conn.request(method, self._prefix + path, body=payload, headers=headers)
-            response = self._conn.getresponse()
-            body = response.read()
-            return (
-                response.status,
-                response.reason,
-                body,
-                response.getheader("Retry-After"),
-                response.getheader("Content-Type") or "",
-            )
+            return self._send_once(method, path, payload, headers)
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            if not (reused and resend and isinstance(error, _CLOSED_BY_SERVER)):
+                raise ApiUnavailable(f"{method} {path}: {error!r}") from error
+        # The kept connection died under the request: once more, on a new one.
+        self.resent += 1
+        try:
+            return self._send_once(method, path, payload, headers)
         except (OSError, http.client.HTTPException) as error:
             self.close()
             raise ApiUnavailable(f"{method} {path}: {error!r}") from error
+
+    def _send_once(
+        self, method: str, path: str, payload: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, str, bytes, str | None, str]:
+        if self._conn is None:
+            self._conn = http.client.HTTPSConnection(
+                self._host, self._port, timeout=self._timeout, context=self._ssl
+            )
+        self._conn.request(method, self._prefix + path, body=payload, headers=headers)
+        response = self._conn.getresponse()
+        body = response.read()
+        if response.will_close:
+            self.close()
+        return (
+            response.status,
+            response.reason,
+            body,
+            response.getheader("Retry-After"),
+            response.getheader("Content-Type") or "",
+        )
 
     def get(self, path: str) -> dict[str, Any]:
         """GET an object or list."""
