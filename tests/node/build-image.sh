@@ -80,14 +80,21 @@ HEADROOM_IMAGE_NAME="headroom.local/headroom:node-test"
 
 work="$(mktemp -d "${out}/.work.XXXXXX")"
 buildkitd_pid=""
+remove_buildkit_cgroups=""
 cleanup() {
   if [[ -n "$buildkitd_pid" ]] && kill -0 "$buildkitd_pid" 2>/dev/null; then
     kill -TERM "$buildkitd_pid" 2>/dev/null || true
     wait "$buildkitd_pid" 2>/dev/null || true
   fi
   # debootstrap mounts /proc etc. while it runs; never leave one behind.
-  grep -o " ${work}[^ ]*" /proc/self/mounts | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -o " ${work}[^ ]*" /proc/self/mounts || true; } | sort -r | while read -r m; do umount -l "$m" || true; done
   rm -rf "$work"
+  # buildkitd's runc puts each build step in a cgroup under <hierarchy>/buildkit.
+  if [[ -n "$remove_buildkit_cgroups" ]]; then
+    for d in /sys/fs/cgroup/*/buildkit; do
+      [[ -d "$d" ]] && rmdir "$d"/* "$d" 2>/dev/null || true
+    done
+  fi
 }
 trap cleanup EXIT
 
@@ -213,6 +220,8 @@ start=$(date +%s)
 run_dir="${work}/run"
 mkdir -p "$run_dir" "${out}/buildkit"
 export PATH="${bin_dir}:${PATH}"
+# Remove buildkit's cgroups at the end unless someone else's buildkit made them.
+compgen -G "/sys/fs/cgroup/*/buildkit" >/dev/null || remove_buildkit_cgroups=yes
 nice "${bin_dir}/buildkitd" --root "${out}/buildkit" --addr "unix://${run_dir}/buildkitd.sock" \
   --oci-worker=true --containerd-worker=false --oci-worker-binary="${bin_dir}/runc" \
   --oci-worker-net=host --oci-worker-gc-keepstorage=4096 >"${work}/buildkitd.log" 2>&1 &

@@ -67,6 +67,7 @@ def _remove(path: Path) -> None:
 def run(
     runc: str, bundle: Path, config: dict[str, Any], args: list[str]
 ) -> subprocess.CompletedProcess[str]:
+    (bundle / "config.json").unlink(missing_ok=True)
     subprocess.run([runc, "spec", "--bundle", str(bundle)], check=True)
     spec_path = bundle / "config.json"
     spec = json.loads(spec_path.read_text())

@@ -136,6 +136,11 @@ def node(node_plane: ControlPlane, node_bins: Path, node_images: Images) -> Iter
         state = the_node.host_state
         the_node.stop()
         print(f"\nnode teardown undid: {the_node.teardown_report or 'nothing'}", file=sys.stderr)
-        left = state.differences() if state is not None else []
+        left: list[str] = []
+        if state is not None:
+            # A veth goes when its network namespace does, a moment after the last process.
+            deadline = time.monotonic() + 15
+            while (left := state.differences()) and time.monotonic() < deadline:
+                time.sleep(0.5)
         if left:
             pytest.fail(f"the node left the machine changed: {left}", pytrace=False)

@@ -223,7 +223,7 @@ def test_agent_pod_is_ready_with_a_read_only_root_and_host_mounts(
     probe = r"""
 import errno, json, os
 result = {"uid": os.getuid(), "writes": {}, "mounts": {}}
-for path in ("/", "/host", "/host/proc", "/host/sys/fs/cgroup"):
+for path in ("/", "/host", "/host/proc", "/host/sys/fs/cgroup", "/host/dev/shm"):
     target = os.path.join(path, "headroom-write-probe")
     try:
         open(target, "w").close()
@@ -239,7 +239,9 @@ print(json.dumps(result))
     print(f"\nagent container: uid {out['uid']}, writes {out['writes']}", file=sys.stderr)
     assert out["uid"] == 65532
     # Read-only file systems refuse before any permission check: EROFS, not EACCES.
-    assert out["writes"] == {p: "EROFS" for p in out["writes"]}
+    assert {p: out["writes"][p] for p in ("/", "/host", "/host/proc", "/host/sys/fs/cgroup")} == {
+        p: "EROFS" for p in ("/", "/host", "/host/proc", "/host/sys/fs/cgroup")
+    }
     for path in ("/", "/host", "/host/proc", "/host/sys/fs/cgroup"):
         assert out["mounts"][path] == "ro", (path, out["mounts"].get(path))
     helped = exec_in(cp, NAMESPACE, release["agent"], "headroom", "--help")
@@ -460,7 +462,6 @@ def test_controller_pods_elect_one_leader_and_recommend_close_to_the_load(
         # Requests cover the usage plus the margins (15 % each by default), no more than twice.
         assert cpu <= rec_cpu <= 2 * cpu + 0.05, name
         assert peak <= rec_mem <= 2 * peak, name
-        assert status["recommended"]["replicas"] == 1, name
         assert any(n["node"] == node.name for n in status["fit"]["nodes"]), status["fit"]
     show(f"recommendations written by {holder}", rows)
 
@@ -624,7 +625,8 @@ def test_the_standby_leads_when_the_leader_is_killed_and_nothing_is_lost(
     print(f"\nleader {leader} killed; {new_leader} leads after {took:.1f}s", file=sys.stderr)
     for name in EXPERTS:
         old, new = before[name]["status"], after[name]["status"]
-        assert new["history"]["samples"] >= old["history"]["samples"], name
+        samples = [(s.get("history") or {}).get("samples", 0) for s in (old, new)]
+        assert samples[1] >= samples[0] > 0, (name, samples)
         assert new["evidence"]["firstSampleAt"] == old["evidence"]["firstSampleAt"], name
         assert after[name]["metadata"]["uid"] == before[name]["metadata"]["uid"], name
     listed = cp.api("GET", recommendation_path(EXPERTS_NS))["items"]
