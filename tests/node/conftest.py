@@ -37,8 +37,15 @@ from tests.node.node import (
 
 NODE_TIER_DIR = Path(__file__).resolve().parent
 REPO_ROOT = NODE_TIER_DIR.parents[1]
-#: Deployments, ReplicaSets and DaemonSets need their controllers to make pods.
-NODE_CONTROLLERS = (*DEFAULT_CONTROLLERS, "deployment", "replicaset", "daemonset")
+#: Deployments, ReplicaSets and DaemonSets need their controllers to make pods;
+NODE_CONTROLLERS = (
+    *DEFAULT_CONTROLLERS,
+    "deployment",
+    "replicaset",
+    "daemonset",
+    # kube-root-ca.crt in every namespace: projected service-account volumes need it.
+    "root-ca-cert-publisher",
+)
 
 
 def in_ci() -> bool:

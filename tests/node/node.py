@@ -403,11 +403,22 @@ class Node:
             ],
         )
         wait_until(self._ready, timeout=120, interval=0.5, what=f"node {self.name} Ready")
+        # The kubelet registers with node.kubernetes.io/not-ready:NoSchedule; the node
+        # lifecycle controller (not run here) lifts it once the node is Ready.
+        self.cp.api(
+            "PATCH",
+            f"/api/v1/nodes/{self.name}",
+            {"spec": {"taints": None}},
+            content_type="application/merge-patch+json",
+        )
         self.timings["kubelet to Ready"] = time.monotonic() - t
 
     def stop(self) -> None:
         """Stop everything, leave the machine as found; ``teardown_report`` says what was undone."""
         report: list[str] = []
+        keep = os.environ.get("HEADROOM_NODE_KEEP_LOGS")
+        if keep and (self.workdir / "logs").is_dir():
+            _run("cp", "-r", str(self.workdir / "logs"), keep, check=False)
         for proc in reversed(self._procs):
             if proc.name == "kubelet":
                 proc.stop()
@@ -496,11 +507,11 @@ class Node:
         rules = f"""
 table ip {NFT_TABLE} {{
   chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
+    type nat hook prerouting priority -100; policy accept;
     ip daddr {KUBERNETES_SERVICE_IP} tcp dport 443 dnat to {self.node_ip}:{self.cp.apiserver_port}
   }}
   chain output {{
-    type nat hook output priority dstnat; policy accept;
+    type nat hook output priority -100; policy accept;
     ip daddr {KUBERNETES_SERVICE_IP} tcp dport 443 dnat to {self.node_ip}:{self.cp.apiserver_port}
   }}
 }}

@@ -142,7 +142,11 @@ def running_pods(
         ]
         return found if len(found) == count and all(ready(p) for p in found) else None
 
-    return wait_until(all_ready, timeout=180, interval=1, what=f"{count} Ready pods {selector}")
+    try:
+        return wait_until(all_ready, timeout=180, interval=1, what=f"{count} Ready pods {selector}")
+    except TimeoutError as exc:
+        described = cp.kubectl("describe", "pods", "-n", namespace, "-l", selector, check=False)
+        raise TimeoutError(f"{exc}\n{described.stdout[-6000:]}{described.stderr}") from None
 
 
 def exec_in(cp: ControlPlane, namespace: str, pod: str, *command: str, container: str = "") -> str:
