@@ -228,7 +228,9 @@ def test_agent_pod_is_ready_with_a_read_only_root_and_host_mounts(
 import errno, json, os
 result = {"uid": os.getuid(), "writes": {}, "mounts": {}}
 for path in ("/", "/host", "/host/proc", "/host/sys/fs/cgroup", "/host/dev/shm"):
-    target = os.path.join(path, "headroom-write-probe")
+    # procfs creates no files: truncate one that exists there instead.
+    name = "sys/vm/overcommit_memory" if path == "/host/proc" else "headroom-write-probe"
+    target = os.path.join(path, name)
     try:
         open(target, "w").close()
         result["writes"][path] = "written"
@@ -394,7 +396,7 @@ def test_per_pod_figures_agree_with_the_kubelets_cadvisor(
 
 
 def _lease(cp: ControlPlane) -> dict[str, Any]:
-    return cp.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{RELEASE}")
+    return cp.api("GET", f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{RELEASE}-controller")
 
 
 def _recommendation(cp: ControlPlane, name: str) -> dict[str, Any] | None:
