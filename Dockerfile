@@ -1,7 +1,8 @@
-# syntax=docker/dockerfile:1.7
 # One image for both roles (`headroom agent`, `headroom controller`), amd64 and arm64
 # (HR-001): every dependency has wheels for both, so `docker buildx build
-# --platform linux/amd64,linux/arm64 .` needs no compiler.
+# --platform linux/amd64,linux/arm64 .` needs no compiler. No syntax directive on purpose:
+# the frontend built into buildkit reads this file, so a build fetches no frontend image
+# (tests/node/build-image.sh builds it with no registry at all).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ghcr.io/astral-sh/uv:0.13.9 AS uv
