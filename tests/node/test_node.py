@@ -256,13 +256,13 @@ print(json.dumps(result))
     assert "agent" in helped and "controller" in helped
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="readOnly on the rbind of the node's / is not recursive: the node's submounts "
-    "(tmpfs /dev/shm) stay writable; recursiveReadOnly needs mountPropagation None, "
-    "which the chart's HostToContainer excludes (a chart decision, not made here)",
-)
+@pytest.mark.requirement("SR-002")
 def test_host_submounts_under_host_are_read_only_too(node: Node, release: dict[str, str]) -> None:
+    """The node's submounts (tmpfs /dev/shm) refuse writes too: the chart's recursiveReadOnly.
+
+    A plain readOnly bind of / is not recursive; this probe wrote to the host's /dev/shm
+    before the chart set ``recursiveReadOnly`` on its host mounts.
+    """
     probe = (
         "import os\n"
         "p = '/host/dev/shm/headroom-write-probe'\n"
