@@ -101,3 +101,33 @@ def test_the_experts_table_shows_each_container() -> None:
     assert "└ app" in text and "└ proxy" in text
     assert "1Gi → 1280Mi" in text and "OOM-killed ×1" in text
     assert "sidecar" in text
+
+
+@pytest.mark.requirement("FR-007")
+def test_an_hpa_gets_its_min_and_max_and_the_deployment_no_replica_count() -> None:
+    from headroom.api.capacityrecommendation import HpaAdvice
+    from headroom.report.export import hpa_patch
+
+    base = status()
+    assert base.recommended is not None
+    assert hpa_patch("team", base) is None
+    advice = HpaAdvice(
+        name="expert-a-hpa",
+        currentMinReplicas=1,
+        currentMaxReplicas=10,
+        minReplicas=2,
+        maxReplicas=7,
+        minReplicasReason="p10 of the total CPU",
+        maxReplicasReason="the peak of the total CPU",
+    )
+    with_hpa = base.model_copy(
+        update={"recommended": base.recommended.model_copy(update={"hpa": advice})}
+    )
+    assert hpa_patch("team", with_hpa) == {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "expert-a-hpa", "namespace": "team"},
+        "spec": {"minReplicas": 2, "maxReplicas": 7},
+    }
+    patch = deployment_patch("team", "expert-a", with_hpa)
+    assert patch is not None and "replicas" not in patch["spec"]

@@ -60,7 +60,7 @@ def serialise(report: ClusterReport, fmt: str) -> str:
 
 def export(report: ClusterReport, fmt: str) -> str:
     """``-o patch`` (one YAML document per Deployment with advice) or ``-o csv``."""
-    from headroom.report.export import csv_rows, deployment_patch, to_csv
+    from headroom.report.export import csv_rows, deployment_patch, hpa_patch, to_csv
 
     if fmt == "csv":
         return to_csv(
@@ -68,7 +68,14 @@ def export(report: ClusterReport, fmt: str) -> str:
         ).rstrip("\n")
     import yaml
 
-    patches = [deployment_patch(e.namespace, e.name, e.status()) for e in report.experts]
+    patches = [
+        patch
+        for e in report.experts
+        for patch in (
+            deployment_patch(e.namespace, e.name, e.status()),
+            hpa_patch(e.namespace, e.status()),
+        )
+    ]
     found = [p for p in patches if p is not None]
     if not found:
         return "# no recommendations yet"

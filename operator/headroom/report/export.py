@@ -16,9 +16,12 @@ Per container it sets the recommended CPU request, memory request and memory
 limit, and a CPU limit only where the current one is below the recommended
 request (see :mod:`headroom.recommend.containers` for why). A Deployment that
 sizes its pods with pod-level ``spec.resources`` gets those instead. It never
-removes anything. Extend it with more parts of the status (an HPA's
-min/max, say) by adding to the returned dict: it is built from the status
-alone, no cluster read.
+removes anything, and never sets ``spec.replicas``: an HPA owns them where
+there is one (:func:`hpa_patch` gives its recommended ``minReplicas`` /
+``maxReplicas`` as a partial HorizontalPodAutoscaler, taken by ``kubectl
+patch hpa`` and ``kubectl apply --server-side`` alike), and elsewhere the
+replica count is a decision a GitOps repository or an operator makes. Both are
+built from the status alone, no cluster read.
 
 **CSV.** :func:`csv_rows` gives one row per container and one per pod total
 (``container`` empty), current beside recommended, for spreadsheets.
@@ -33,7 +36,7 @@ from typing import Any
 
 from headroom.api.capacityrecommendation import CapacityRecommendationStatus
 
-__all__ = ["CSV_COLUMNS", "csv_rows", "deployment_patch", "to_csv"]
+__all__ = ["CSV_COLUMNS", "csv_rows", "deployment_patch", "hpa_patch", "to_csv"]
 
 
 def _resources(
@@ -80,6 +83,19 @@ def deployment_patch(
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"template": {"spec": pod_spec}},
+    }
+
+
+def hpa_patch(namespace: str, status: CapacityRecommendationStatus) -> dict[str, Any] | None:
+    """The partial HorizontalPodAutoscaler with the recommended min/max; None without an HPA."""
+    hpa = status.recommended.hpa if status.recommended is not None else None
+    if hpa is None:
+        return None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": hpa.name, "namespace": namespace},
+        "spec": {"minReplicas": hpa.minReplicas, "maxReplicas": hpa.maxReplicas},
     }
 
 
