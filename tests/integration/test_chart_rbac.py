@@ -380,7 +380,9 @@ def test_view_edit_and_admin_read_reports_and_recommendations_and_write_neither(
         for resource, namespace in (("resourcereports", ""), ("capacityrecommendations", OTHER_NS))
     ]
     viewer = bound_to["view"]
-    wait_until(lambda: all(may(viewer, a) for a in reads), timeout=30, what="aggregation")
+    wait_until(
+        lambda: all(may(viewer, a) for a in reads), timeout=120, what="aggregation"
+    )  # the controller resyncs slowly on a busy machine
     for role, user in bound_to.items():
         wait_until(lambda u=user: all(may(u, a) for a in reads), timeout=30, what=role)
         assert [a for a in USER_MUST_NOT_WRITE if may(user, a)] == [], role
