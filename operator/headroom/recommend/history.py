@@ -135,26 +135,18 @@ class ExpertHistory:
     @classmethod
     def from_model(cls, model: UsageHistory | ContainerHistory) -> ExpertHistory:
         """Read a persisted history back; :class:`ValueError` when it is inconsistent."""
-        if not isinstance(model, UsageHistory):
-            return cls(
-                cpu=DecayingHistogram.from_model(model.cpu),
-                memory=DecayingHistogram.from_model(model.memory),
-                samples=model.samples,
-                cpu_samples=model.cpuSamples,
-                first_sample_at=model.firstSampleAt,
-                last_sample_at=model.lastSampleAt,
-            )
-        return cls(
+        history = cls(
             cpu=DecayingHistogram.from_model(model.cpu),
             memory=DecayingHistogram.from_model(model.memory),
             samples=model.samples,
             cpu_samples=model.cpuSamples,
             first_sample_at=model.firstSampleAt,
             last_sample_at=model.lastSampleAt,
-            containers={c.name: cls.from_model(c) for c in model.containers or ()},
-            total_cpu=None
-            if model.totalCpu is None
-            else DecayingHistogram.from_model(model.totalCpu),
-            total_cpu_samples=model.totalCpuSamples,
-            last_total_cpu_at=model.lastTotalCpuAt,
         )
+        if isinstance(model, UsageHistory):
+            history.containers = {c.name: cls.from_model(c) for c in model.containers or ()}
+            if model.totalCpu is not None:
+                history.total_cpu = DecayingHistogram.from_model(model.totalCpu)
+            history.total_cpu_samples = model.totalCpuSamples
+            history.last_total_cpu_at = model.lastTotalCpuAt
+        return history
