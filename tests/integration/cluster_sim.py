@@ -60,12 +60,38 @@ def create_expert(
 
     ``limits`` adds container limits, e.g. ``{"nvidia.com/gpu": "1"}``.
     """
-    ensure_namespace(cp, namespace)
-    match = {"app": name}
     resources: dict[str, Any] = {"requests": {"cpu": cpu, "memory": memory}}
     if limits:
         resources["limits"] = limits
     container = {"name": "model", "image": "example.invalid/expert:1", "resources": resources}
+    ensure_namespace(cp, namespace)
+    return create_workload(
+        cp,
+        namespace,
+        name,
+        {"containers": [container]},
+        replicas=replicas,
+        nodes=nodes,
+        labels=labels,
+        annotations=annotations,
+    )
+
+
+def create_workload(
+    cp: ControlPlane,
+    namespace: str,
+    name: str,
+    pod_spec: dict[str, Any],
+    *,
+    replicas: int,
+    nodes: list[str],
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> tuple[dict[str, Any], list[str]]:
+    """A Deployment whose template is ``pod_spec``, its ReplicaSet and ``replicas`` Pods
+    spread over ``nodes`` (bound there; no kubelet runs them)."""
+    match = {"app": name}
+    pod_template = {"metadata": {"labels": match}, "spec": pod_spec}
     deployment = cp.api(
         "POST",
         f"/apis/apps/v1/namespaces/{namespace}/deployments",
@@ -78,7 +104,7 @@ def create_expert(
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": match},
-                "template": {"metadata": {"labels": match}, "spec": {"containers": [container]}},
+                "template": pod_template,
             },
         },
     )
@@ -103,7 +129,7 @@ def create_expert(
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": match},
-                "template": {"metadata": {"labels": match}, "spec": {"containers": [container]}},
+                "template": pod_template,
             },
         },
     )
@@ -126,7 +152,7 @@ def create_expert(
                         }
                     ],
                 },
-                "spec": {"nodeName": nodes[index % len(nodes)], "containers": [container]},
+                "spec": {**pod_spec, "nodeName": nodes[index % len(nodes)]},
             },
         )
         uids.append(pod["metadata"]["uid"])

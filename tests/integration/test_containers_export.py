@@ -34,6 +34,7 @@ from tests.integration.cluster_sim import (
     ControllerProcess,
     MiB,
     SimulatedAgent,
+    create_workload,
     ensure_namespace,
 )
 from tests.integration.kube_helpers import create_node, unique
@@ -71,75 +72,6 @@ def pod_level_template() -> dict[str, Any]:
         "containers": [{"name": "app", "image": "example.invalid/expert:1"}],
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}},
     }
-
-
-def create_workload(
-    cp: ControlPlane, namespace: str, name: str, template: dict[str, Any], node: str, replicas: int
-) -> tuple[dict[str, Any], list[str]]:
-    """A Deployment, its ReplicaSet and Pods (bound to ``node``; no kubelet runs them)."""
-    match = {"app": name}
-    pod_template = {"metadata": {"labels": match}, "spec": template}
-    deployment = cp.api(
-        "POST",
-        f"/apis/apps/v1/namespaces/{namespace}/deployments",
-        {
-            "metadata": {"name": name, "labels": {"headroom.dev/expert": "true"}},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": match},
-                "template": pod_template,
-            },
-        },
-    )
-    rs_name = f"{name}-5c7d9f8b6"
-    rs = cp.api(
-        "POST",
-        f"/apis/apps/v1/namespaces/{namespace}/replicasets",
-        {
-            "metadata": {
-                "name": rs_name,
-                "labels": match,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": name,
-                        "uid": deployment["metadata"]["uid"],
-                        "controller": True,
-                    }
-                ],
-            },
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": match},
-                "template": pod_template,
-            },
-        },
-    )
-    uids = []
-    for index in range(replicas):
-        pod = cp.api(
-            "POST",
-            f"/api/v1/namespaces/{namespace}/pods",
-            {
-                "metadata": {
-                    "name": f"{rs_name}-{index:05d}",
-                    "labels": match,
-                    "ownerReferences": [
-                        {
-                            "apiVersion": "apps/v1",
-                            "kind": "ReplicaSet",
-                            "name": rs_name,
-                            "uid": rs["metadata"]["uid"],
-                            "controller": True,
-                        }
-                    ],
-                },
-                "spec": {**template, "nodeName": node},
-            },
-        )
-        uids.append(pod["metadata"]["uid"])
-    return deployment, uids
 
 
 def _status(name: str, image: str, container_id: str, killed_at: str | None) -> dict[str, Any]:
@@ -191,8 +123,12 @@ def workloads(control_plane: ControlPlane, tmp_path: Path) -> Iterator[dict[str,
     create_node(cp, node, cpu="8", memory="32Gi")
     namespace = unique("team")
     ensure_namespace(cp, namespace)
-    _, sized = create_workload(cp, namespace, "two-box", two_container_template(), node, 2)
-    _, pooled = create_workload(cp, namespace, "pod-level", pod_level_template(), node, 1)
+    _, sized = create_workload(
+        cp, namespace, "two-box", two_container_template(), replicas=2, nodes=[node]
+    )
+    _, pooled = create_workload(
+        cp, namespace, "pod-level", pod_level_template(), replicas=1, nodes=[node]
+    )
     killed = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     pods = cp.api("GET", f"/api/v1/namespaces/{namespace}/pods")["items"]
     by_uid = {p["metadata"]["uid"]: p["metadata"]["name"] for p in pods}
