@@ -54,6 +54,7 @@ from headroom.api.gpu import GpuAdvice, GpuNodeFit, GpuUsageHistory
 from headroom.recommend.describe import describe_bytes, describe_duration
 from headroom.recommend.histogram import DecayingHistogram
 from headroom.recommend.quantities import parse_quantity
+from headroom.recommend.replicas import bounded_replicas
 
 __all__ = [
     "GPU_ANNOTATION_KEYS",
@@ -334,18 +335,13 @@ def recommend_gpu_replicas(
             f"no GPU use measured yet (MIG devices and shared GPUs without per-process "
             f"figures give none): keeping the current {current_replicas} replicas"
         )
-    per_replica = gpus_per_replica * target_percent / 100
-    exact = total_gpus_used / per_replica
-    needed = max(0, math.ceil(exact - 1e-9))
-    replicas = min(max(needed, low), high)
+    exact, needed, replicas, bounded = bounded_replicas(
+        total_gpus_used, gpus_per_replica * target_percent / 100, low, high
+    )
     reason = (
         f"GPU use of all replicas {total_gpus_used:.2f} GPU / ({gpus_per_replica} GPU × "
-        f"{target_percent:g}% target) = {exact:.2f} → {needed}"
+        f"{target_percent:g}% target) = {exact:.2f} → {needed}{bounded}"
     )
-    if replicas > needed:
-        reason += f", raised to minReplicas {low}"
-    elif replicas < needed:
-        reason += f", capped at maxReplicas {high}"
     return replicas, reason
 
 

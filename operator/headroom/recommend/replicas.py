@@ -63,6 +63,7 @@ __all__ = [
     "DisruptionBudget",
     "WindowLoad",
     "allowed_down",
+    "bounded_replicas",
     "disruption_floor",
     "hpa_advice",
     "record_total_cpu",
@@ -230,6 +231,25 @@ def _budget_text(budget: DisruptionBudget) -> str:
     return "neither minAvailable nor maxUnavailable"
 
 
+def bounded_replicas(
+    load: float, per_replica: float, low: int, high: int
+) -> tuple[float, int, int, str]:
+    """``(exact, needed, replicas, words)``: ⌈load ÷ per_replica⌉ within [low, high].
+
+    ``words`` is empty, or says the bound that moved it (``", raised to minReplicas 2"``).
+    Shared by the CPU and the GPU replica rules.
+    """
+    exact = load / per_replica
+    needed = max(0, math.ceil(exact - 1e-9))
+    replicas = min(max(needed, low), high)
+    words = ""
+    if replicas > needed:
+        words = f", raised to minReplicas {low}"
+    elif replicas < needed:
+        words = f", capped at maxReplicas {high}"
+    return exact, needed, replicas, words
+
+
 def replicas_for_load(
     load_cores: float,
     load_words: str,
@@ -245,18 +265,13 @@ def replicas_for_load(
     The policy maximum wins over the floor: a floor above it is reported, not obeyed.
     """
     low, high = policy.minReplicas, policy.maxReplicas
-    per_replica = cpu_request_cores * target_percent / 100
-    exact = load_cores / per_replica
-    needed = max(0, math.ceil(exact - 1e-9))
-    replicas = min(max(needed, low), high)
+    exact, needed, replicas, bounded = bounded_replicas(
+        load_cores, cpu_request_cores * target_percent / 100, low, high
+    )
     reason = (
         f"{load_words} {describe_cores(load_cores)} / ({format_cpu(cpu_request_cores)} "
-        f"× {target_percent:g}% target) = {exact:.2f} → {needed}"
+        f"× {target_percent:g}% target) = {exact:.2f} → {needed}{bounded}"
     )
-    if replicas > needed:
-        reason += f", raised to minReplicas {low}"
-    elif replicas < needed:
-        reason += f", capped at maxReplicas {high}"
     if floor is not None and replicas < floor:
         if floor <= high:
             replicas = floor
