@@ -82,3 +82,15 @@ def test_percentages_and_counts_are_bounded() -> None:
     assert cpu["utilizationPercent"]["minimum"] == 0
     assert cpu["utilizationPercent"]["maximum"] == 100
     assert cpu["logicalCores"]["minimum"] == 0 and cpu["logicalCores"]["type"] == "integer"
+
+
+def test_a_heartbeat_of_zero_seconds_is_refused_by_the_schema_as_by_the_model() -> None:
+    """The API server refuses what the model refuses: the bounds of the field win over
+    those of its type (a ``Count`` alias once made the schema say ``minimum: 0``)."""
+    from headroom.api import ResourceReportStatus
+
+    schema = generate_crd(MODELS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    heartbeat = schema["properties"]["status"]["properties"]["heartbeatSeconds"]
+    field = ResourceReportStatus.model_json_schema()["properties"]["heartbeatSeconds"]
+    assert (heartbeat["minimum"], heartbeat["maximum"]) == (1, 86400)
+    assert (field["minimum"], field["maximum"]) == (1, 86400)

@@ -136,7 +136,7 @@ class ResourceReportStatus(ApiModel):
 
     collectedAt: datetime
     agentVersion: str = Field(max_length=128)
-    heartbeatSeconds: Count = Field(
+    heartbeatSeconds: int = Field(
         ge=1, le=86400, description="the agent's heartbeat; stale after 3 of them"
     )
     cpu: CpuFigures
