@@ -25,27 +25,18 @@ from tests.controlplane.binaries import (
     find_server_binaries,
     go_available,
 )
-from tests.controlplane.cluster import DEFAULT_CONTROLLERS, ControlPlane
+from tests.controlplane.cluster import ControlPlane
 from tests.node.node import (
     Images,
     Node,
     build_images,
-    controlplane_args,
     node_bin_dir,
+    node_control_plane,
     routable_ipv4,
 )
 
 NODE_TIER_DIR = Path(__file__).resolve().parent
 REPO_ROOT = NODE_TIER_DIR.parents[1]
-#: Deployments, ReplicaSets and DaemonSets need their controllers to make pods;
-NODE_CONTROLLERS = (
-    *DEFAULT_CONTROLLERS,
-    "deployment",
-    "replicaset",
-    "daemonset",
-    # kube-root-ca.crt in every namespace: projected service-account volumes need it.
-    "root-ca-cert-publisher",
-)
 
 
 def in_ci() -> bool:
@@ -107,24 +98,8 @@ def node_plane(node_bins: Path) -> Iterator[ControlPlane]:
     except BinariesUnavailableError as exc:
         _cannot(f"{exc}")
         raise
-    node_ip = routable_ipv4()
-    import tempfile
-
-    workdir = Path(tempfile.mkdtemp(prefix="headroom-node-cp-"))
-    plane = ControlPlane(
-        server,
-        client,
-        workdir=workdir,
-        controllers=NODE_CONTROLLERS,
-        extra_apiserver_args=controlplane_args(node_ip, workdir),
-    )
-    plane.start()
-    try:
-        plane.install_crds(REPO_ROOT / "crds")
+    with node_control_plane(server, client, routable_ipv4()) as plane:
         yield plane
-    finally:
-        plane.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -34,8 +34,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
-from tests.controlplane.binaries import BinariesUnavailableError, cache_root, parse_env_file
-from tests.controlplane.cluster import ControlPlane, free_ports, wait_until
+from tests.controlplane.binaries import (
+    BinariesUnavailableError,
+    ClientBinaries,
+    ServerBinaries,
+    cache_root,
+    parse_env_file,
+)
+from tests.controlplane.cluster import DEFAULT_CONTROLLERS, ControlPlane, free_ports, wait_until
+from tests.controlplane.pki import create_ca
 
 NODE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = NODE_DIR.parents[1]
@@ -71,6 +78,19 @@ HOST_PATHS = (
     "/etc/cni",
     "/opt/cni",
     "/run/cni",
+)
+
+
+#: Deployments, ReplicaSets and DaemonSets need their controllers to make pods;
+NODE_CONTROLLERS = (
+    *DEFAULT_CONTROLLERS,
+    "deployment",
+    "replicaset",
+    "daemonset",
+    # kube-root-ca.crt in every namespace: projected service-account volumes need it.
+    "root-ca-cert-publisher",
+    # The versus-VPA expert under an HPA (through metrics-server's API).
+    "horizontalpodautoscaling",
 )
 
 
@@ -135,10 +155,40 @@ def routable_ipv4() -> str:
     return address
 
 
+#: The client name in the front-proxy certificate the API server shows aggregated servers.
+FRONT_PROXY_CLIENT = "front-proxy-client"
+
+
+def front_proxy_args(workdir: Path) -> list[str]:
+    """The aggregation layer's flags, with a front-proxy CA and client made in ``workdir``.
+
+    As on a kubeadm cluster: the API server proxies ``/apis/metrics.k8s.io`` to
+    metrics-server with this client certificate and the caller's identity in
+    ``X-Remote-*`` headers; metrics-server trusts the CA from the
+    ``extension-apiserver-authentication`` ConfigMap the API server publishes. Routing
+    goes to the Service's endpoint addresses (no kube-proxy here).
+    """
+    directory = workdir / "front-proxy"
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = create_ca(directory, common_name="headroom-front-proxy-ca")
+    client = ca.issue(directory, "client", common_name=FRONT_PROXY_CLIENT, client=True)
+    return [
+        f"--requestheader-client-ca-file={ca.pair.cert}",
+        f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={client.cert}",
+        f"--proxy-client-key-file={client.key}",
+        "--enable-aggregator-routing=true",
+    ]
+
+
 def controlplane_args(node_ip: str, workdir: Path) -> list[str]:
     """Extra kube-apiserver flags for a plane that a real kubelet and real pods use."""
     pki = workdir / "pki"
     return [
+        *front_proxy_args(workdir),
         # Pods reach it through the DNAT of 10.0.0.1:443 to this address.
         "--bind-address=0.0.0.0",
         f"--advertise-address={node_ip}",
@@ -147,6 +197,28 @@ def controlplane_args(node_ip: str, workdir: Path) -> list[str]:
         f"--kubelet-client-certificate={pki / 'admin.crt'}",
         f"--kubelet-client-key={pki / 'admin.key'}",
     ]
+
+
+@contextlib.contextmanager
+def node_control_plane(
+    server: ServerBinaries, client: ClientBinaries, node_ip: str
+) -> Iterator[ControlPlane]:
+    """A control plane that a kubelet at ``node_ip`` and its pods can reach, our CRDs in."""
+    workdir = Path(tempfile.mkdtemp(prefix="headroom-node-cp-"))
+    plane = ControlPlane(
+        server,
+        client,
+        workdir=workdir,
+        controllers=NODE_CONTROLLERS,
+        extra_apiserver_args=controlplane_args(node_ip, workdir),
+    )
+    plane.start()
+    try:
+        plane.install_crds(REPO_ROOT / "crds")
+        yield plane
+    finally:
+        plane.stop()
+        _run("rm", "-rf", "--one-file-system", str(workdir), check=False)
 
 
 # --- the machine's state, recorded and put back -------------------------------------------

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,7 @@ def show(title: str, rows: list[tuple[str, ...]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def release(node: Node) -> dict[str, str]:
+def release(node: Node) -> Iterator[dict[str, str]]:
     cp = node.cp
     create_namespace(cp, NAMESPACE, {"pod-security.kubernetes.io/enforce": "privileged"})
     repository, tag = node.images.headroom_name.rsplit(":", 1)
@@ -200,7 +201,11 @@ def release(node: Node) -> dict[str, str]:
     agent = running_pods(cp, NAMESPACE, "app.kubernetes.io/component=agent", 1)
     running_pods(cp, NAMESPACE, "app.kubernetes.io/component=controller", 2)
     print(f"\nhelm install to all pods Ready: {time.monotonic() - t0:.1f}s", file=sys.stderr)
-    return {"agent": agent[0]["metadata"]["name"], "agent_ip": agent[0]["status"]["podIP"]}
+    yield {"agent": agent[0]["metadata"]["name"], "agent_ip": agent[0]["status"]["podIP"]}
+    # The node is the session's: leave it to the next module with no release and no experts.
+    cp.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", timeout=180)
+    for namespace in (EXPERTS_NS, "admin-client"):
+        cp.kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait", timeout=180)
 
 
 @pytest.fixture(scope="module")
