@@ -275,3 +275,24 @@ def test_an_unreadable_kubeconfig_is_one_line_and_exit_1(
     assert main(["report", "--kubeconfig", str(tmp_path / "missing")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("headroom report: cannot read kubeconfig") and err.count("\n") == 1
+
+
+@pytest.mark.requirement("FR-007")
+def test_the_table_shows_provisional_figures_and_hpa_bounds_as_kubectl_does() -> None:
+    """The REC side reads as `kubectl get caprec` does: ~ until Confident, hpa:min-max
+    where an HPA owns the replicas (the controller's status.columns)."""
+    builder = cluster()
+    provisional = recommendation("team", "expert-h")
+    provisional["status"]["columns"] = {
+        "replicas": "~hpa:2-6",
+        "cpuRequest": "~250m",
+        "memoryRequest": "~768Mi",
+    }
+    builder.add_recommendation(provisional)
+    view = builder.build()
+    expert = next(e for e in view.experts if e.name == "expert-h")
+    assert expert.columns is not None and expert.columns.replicas == "~hpa:2-6"
+    lines = {line.split()[0]: line for line in render_tables(view).splitlines() if line.strip()}
+    assert re.search(r"2 → ~hpa:2-6\s+500m → ~250m\s+1Gi → ~768Mi", lines["team/expert-h"])
+    # Without columns (an older controller), the plain figures as before.
+    assert re.search(r"2 → 3\s+500m → 250m\s+1Gi → 768Mi", lines["team/expert-a"])

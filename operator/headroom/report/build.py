@@ -205,6 +205,7 @@ class ReportBuilder:
                 containers=status.containers if status else None,
                 podLevel=status.podLevel if status else None,
                 gpu=status.gpu if status else None,
+                columns=status.columns if status else None,
             )
         )
 

@@ -14,7 +14,11 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from headroom.api.capacityrecommendation import CurrentSizing, RecommendedSizing
+from headroom.api.capacityrecommendation import (
+    CurrentSizing,
+    RecommendationColumns,
+    RecommendedSizing,
+)
 from headroom.report.text import (
     format_age,
     format_bytes,
@@ -129,16 +133,26 @@ def _change(current: str | None, recommended: str | None) -> Text:
     return Text.assemble(f"{cur} → ", (rec, "bold yellow"))
 
 
-def _sizes(cur: CurrentSizing | None, rec: RecommendedSizing | None) -> tuple[Text, Text, Text]:
+def _sizes(
+    cur: CurrentSizing | None, rec: RecommendedSizing | None, cols: RecommendationColumns | None
+) -> tuple[Text, Text, Text]:
+    """Current → recommended, the recommended side as ``kubectl get caprec`` shows it:
+    ``~`` while provisional, ``hpa:min-max`` where an HPA owns the replicas."""
+    if rec is None:
+        recommended: tuple[str | None, str | None, str | None] = (None, None, None)
+    elif cols is not None:
+        recommended = (cols.replicas, cols.cpuRequest, cols.memoryRequest)
+    else:
+        recommended = (str(rec.replicas), rec.cpuRequest, rec.memoryRequest)
     return (
-        _change(str(cur.replicas) if cur else None, str(rec.replicas) if rec else None),
-        _change(cur.cpuRequest if cur else None, rec.cpuRequest if rec else None),
-        _change(cur.memoryRequest if cur else None, rec.memoryRequest if rec else None),
+        _change(str(cur.replicas) if cur else None, recommended[0]),
+        _change(cur.cpuRequest if cur else None, recommended[1]),
+        _change(cur.memoryRequest if cur else None, recommended[2]),
     )
 
 
 def _expert_row(expert: ExpertView) -> list[Text | str]:
-    replicas, cpu, memory = _sizes(expert.current, expert.recommended)
+    replicas, cpu, memory = _sizes(expert.current, expert.recommended, expert.columns)
     fit = expert.fit
     return [
         f"{expert.namespace}/{expert.name}",

@@ -19,6 +19,7 @@ from headroom.api.capacityrecommendation import (
     CapacityRecommendationStatus,
     CurrentSizing,
     Fit,
+    RecommendationColumns,
     RecommendedSizing,
 )
 from headroom.api.containersizing import ContainerSizing, PodLevelRecommendation
@@ -98,6 +99,11 @@ class ExpertView(_View):
         default=None, description="pod-level spec.resources: their current and recommended limits"
     )
     gpu: GpuAdvice | None = Field(default=None, description="null: the expert requests no GPU")
+    columns: RecommendationColumns | None = Field(
+        default=None,
+        description="the recommended figures as kubectl's REC columns show them: "
+        "~ provisional (not Confident yet), hpa:min-max where an HPA owns the replicas",
+    )
 
     def status(self) -> CapacityRecommendationStatus:
         """The recommendation's status as far as this view holds it (for the exports)."""
