@@ -95,10 +95,11 @@ def test_headroom_is_near_the_right_request_for_the_steady_loads(versus: Result)
         assert advice is not None
         cpu_err = error(advice.cpu, t.cpu_right)
         mem_err = error(advice.mem, t.mem_right)
-        # Estimation errors of a few minutes on a shared 2-core machine: CPU within a
-        # third (the burners lag when preempted), memory within a tenth.
+        # After four minutes on a shared 2-core machine: CPU within a third (the burners
+        # lag when preempted; requests round up to 10m), memory within 15 % (the peak is
+        # a histogram bucket's edge, the request rounded up to a MiB quantity).
         assert cpu_err is not None and abs(cpu_err) < 0.35, (w_name, c_name, advice, t)
-        assert mem_err is not None and abs(mem_err) < 0.10, (w_name, c_name, advice, t)
+        assert mem_err is not None and abs(mem_err) <= 0.15, (w_name, c_name, advice, t)
         # As set, neither OOM-killed nor short of memory.
         assert advice.mem_limit is not None and advice.mem_limit >= t.mem_need
 
