@@ -133,6 +133,13 @@ class Peers:
             raise
 
     def stop(self) -> None:
+        # An APIService with no server behind it fails discovery, and the namespace
+        # controller then refuses to finish deleting any namespace: take it away first.
+        if "metrics-server" in self._procs:
+            with contextlib.suppress(ApiError):
+                self.cp.api(
+                    "DELETE", "/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io"
+                )
         for proc in reversed(list(self._procs.values())):
             proc.stop()
         self._procs.clear()

@@ -61,14 +61,17 @@ def versus(node: Node, peer_bins: PeerBinaries) -> Iterator[Result]:
     settings = PeerSettings(
         metric_resolution_s=PACE.metric_resolution_s, vpa_interval_s=PACE.vpa_interval_s
     )
-    try:
-        with running_peers(cp, peer_bins, node.node_ip, settings) as peers:
+    with running_peers(cp, peer_bins, node.node_ip, settings) as peers:
+        try:
             result = compare(node, peers, PACE)
             print(summary_tables(result), file=sys.stderr)
             yield result
-    finally:
-        cp.helm("uninstall", RELEASE, "--namespace", HEADROOM_NS, "--wait", timeout=180)
-        cp.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait", timeout=180)
+        finally:
+            # While metrics-server still serves its API (namespace deletion needs discovery).
+            cp.helm("uninstall", RELEASE, "--namespace", HEADROOM_NS, "--wait", timeout=180)
+            cp.kubectl(
+                "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait", timeout=180
+            )
 
 
 def _last(result: Result) -> tuple[int, dict[str, int]]:
