@@ -348,10 +348,13 @@ def _remove_cgroup(path: Path) -> None:
 
 
 @dataclass
-class _Proc:
+class LoggedProcess:
+    """A process of ours, its output appended to ``log_path``."""
+
     name: str
     proc: subprocess.Popen[bytes]
     log: IO[bytes]
+    log_path: Path
 
     def stop(self, grace: float = 20.0) -> None:
         if self.proc.poll() is None:
@@ -362,6 +365,31 @@ class _Proc:
                 self.proc.kill()
                 self.proc.wait(timeout=grace)
         self.log.close()
+
+    def tail(self, lines: int = 40) -> str:
+        return log_tail(self.log_path, lines)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` of a log file, or ``(no log)``."""
+    text = path.read_text(errors="replace") if path.exists() else "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def spawn_logged(
+    name: str, args: list[str], log_path: Path, env: Mapping[str, str] | None = None
+) -> LoggedProcess:
+    """Start ``args`` in a session of its own, stdout and stderr appended to ``log_path``."""
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=None if env is None else dict(env),
+        start_new_session=True,
+    )
+    return LoggedProcess(name, proc, log, log_path)
 
 
 def _mount_ns(pid: int) -> str:
@@ -398,7 +426,7 @@ class Node:
         self.teardown_report: list[str] = []
         self._holder: subprocess.Popen[bytes] | None = None
         self._ns = ""
-        self._procs: list[_Proc] = []
+        self._procs: list[LoggedProcess] = []
         self.kubelet_port = 0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -516,27 +544,17 @@ class Node:
     # --- parts -------------------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str], *, in_namespace: bool = True) -> None:
-        log = (self.workdir / "logs" / f"{name}.log").open("ab")
         env = {**os.environ, "PATH": f"{self.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
         prefix = (
             ["nsenter", f"--mount=/proc/{self._holder.pid}/ns/mnt", "--"]
             if in_namespace and self._holder
             else []
         )
-        proc = subprocess.Popen(
-            [*prefix, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-        self._procs.append(_Proc(name, proc, log))
+        log_path = self.workdir / "logs" / f"{name}.log"
+        self._procs.append(spawn_logged(name, [*prefix, *args], log_path, env))
 
     def log_tail(self, name: str, lines: int = 40) -> str:
-        path = self.workdir / "logs" / f"{name}.log"
-        text = path.read_text(errors="replace") if path.exists() else "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.workdir / "logs" / f"{name}.log", lines)
 
     def _ctr(
         self, *args: str, check: bool = True, input_file: Path | None = None

@@ -19,8 +19,6 @@ of tests/node does; the rest is what a cluster has:
 from __future__ import annotations
 
 import contextlib
-import json
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,10 +26,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from tests.controlplane.binaries import BinariesUnavailableError
 from tests.controlplane.cluster import ApiError, ControlPlane, free_ports, wait_until
+from tests.node.node import LoggedProcess, spawn_logged
 
 BUILD_GO_TOOL = Path(__file__).resolve().parents[1] / "scanners" / "build-go-tool.sh"
 METRICS_SERVER_VERSION = "0.9.0"
@@ -77,28 +76,6 @@ class PeerSettings:
     vpa_interval_s: int = 60
 
 
-@dataclass
-class _Proc:
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: IO[bytes]
-    log_path: Path
-
-    def stop(self, grace: float = 15.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=grace)
-        self.log.close()
-
-    def tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
 class Peers:
     """metrics-server and VPA's recommender against ``cp``, the kubelet at ``node_ip``."""
 
@@ -110,7 +87,7 @@ class Peers:
         self.node_ip = node_ip
         self.settings = settings
         self.workdir = Path(tempfile.mkdtemp(prefix="headroom-peers-"))
-        self._procs: dict[str, _Proc] = {}
+        self._procs: dict[str, LoggedProcess] = {}
         self.timings: dict[str, float] = {}
 
     def pid(self, name: str) -> int:
@@ -169,7 +146,7 @@ class Peers:
         self._register_metrics_api(port)
 
         def serving() -> bool:
-            self._check_alive()
+            self.check_alive()
             try:
                 nodes = self.cp.api("GET", f"{METRICS_API}/nodes")
             except ApiError:
@@ -257,30 +234,18 @@ class Peers:
             ],
         )
         time.sleep(1)
-        self._check_alive()
+        self.check_alive()
 
     # --- processes ----------------------------------------------------------------------
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        path = self.workdir / f"{name}.log"
-        log = path.open("ab")
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._procs[name] = _Proc(name, proc, log, path)
-
-    def _check_alive(self) -> None:
-        for proc in self._procs.values():
-            if proc.proc.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited ({proc.proc.returncode}):\n{proc.tail()}")
+        self._procs[name] = spawn_logged(name, args, self.workdir / f"{name}.log")
 
     def check_alive(self) -> None:
         """Raise when a peer has exited."""
-        self._check_alive()
+        for proc in self._procs.values():
+            if proc.proc.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited ({proc.proc.returncode}):\n{proc.tail()}")
 
 
 def _served(cp: ControlPlane, path: str) -> bool:
@@ -327,7 +292,3 @@ def kubectl_top_pods(cp: ControlPlane, namespace: str) -> dict[tuple[str, str], 
         if len(fields) >= 4:
             rows[(fields[0], fields[1])] = (fields[2], fields[3])
     return rows
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=1, sort_keys=True)

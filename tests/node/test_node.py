@@ -23,6 +23,7 @@ import yaml
 from tests.chart_render import CHART_DIR, set_args
 from tests.controlplane.cluster import ApiError, ControlPlane, wait_until
 from tests.integration.chart_release import create_namespace
+from tests.node.burner import BURNER
 from tests.node.node import Node
 
 from headroom.agent.reports import report_path
@@ -50,24 +51,6 @@ def admin_endpoint(pod_ip: str) -> tuple[str, int]:
 
 
 # --- the known load ---------------------------------------------------------------------
-
-#: Burns ``CPU_SHARE`` of one core (on CPU time, so it catches up when preempted) and
-#: holds ``MEMORY_MIB`` MiB of touched anonymous memory.
-BURNER = """
-import os, time
-share = float(os.environ["CPU_SHARE"])
-block = bytearray(int(os.environ["MEMORY_MIB"]) * 1024 * 1024)
-for i in range(0, len(block), 4096):
-    block[i] = 1
-start_wall, start_cpu = time.monotonic(), time.process_time()
-while True:
-    if time.process_time() - start_cpu < share * (time.monotonic() - start_wall):
-        deadline = time.process_time() + 0.002
-        while time.process_time() < deadline:
-            pass
-    else:
-        time.sleep(0.01)
-"""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from tests.node.versus import (
     error,
     install_headroom,
     summary_tables,
-    truth,
+    truth_of,
 )
 from tests.node.versus import WORKLOADS as ALL
 
@@ -91,9 +91,7 @@ def test_headroom_is_near_the_right_request_for_the_steady_loads(versus: Result)
     base, replicas = _last(versus)
     snap = versus.snapshots[-1]
     for w_name, c_name in (("steady", "app"), ("duo", "app"), ("duo", "sidecar")):
-        w = WORKLOADS[w_name]
-        load = next(c for c in w.containers if c.name == c_name)
-        t = truth(w, load, replicas.get(w_name, 1), base)
+        t = truth_of(w_name, c_name, replicas, base)
         advice = snap.headroom[(w_name, c_name)]
         assert advice is not None
         cpu_err = error(advice.cpu, t.cpu_right)

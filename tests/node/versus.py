@@ -38,6 +38,7 @@ from benchmarks._proc import ProcessSampler, format_table, percentile
 from tests.chart_render import CHART_DIR, set_args
 from tests.controlplane.cluster import ApiError, ControlPlane, wait_until
 from tests.integration.chart_release import create_namespace
+from tests.node.burner import BURNER
 from tests.node.node import Node
 from tests.node.peers import METRICS_API, VPA_API, Peers, kubectl_top_pods, vpa_object
 
@@ -52,61 +53,6 @@ HEADROOM_NS = "headroom-system"
 RELEASE = "headroom"
 EXPERT_LABEL = ("headroom.dev/expert", "true")
 BASELINE = "baseline"
-
-#: Burns CPU to a schedule and holds memory to one (on CPU time: it catches up when
-#: preempted, at most half a second of backlog). Environment: CPU_SHARE (cores),
-#: CPU_QUIET + PERIOD_S (a cycle: busy first half, quiet second), MEMORY_MIB (held),
-#: START_MIB + GROW_S (grows linearly from START_MIB), SHARE_DIR + TOTAL_CPU (the
-#: replicas split TOTAL_CPU, counting each other by files they touch every second).
-BURNER = r"""
-import os, socket, time
-env = os.environ.get
-busy = float(env("CPU_SHARE", "0"))
-quiet = float(env("CPU_QUIET", env("CPU_SHARE", "0")))
-period = float(env("PERIOD_S", "0"))
-final_mib = int(env("MEMORY_MIB", "0"))
-start_mib = int(env("START_MIB", env("MEMORY_MIB", "0")))
-grow = float(env("GROW_S", "0"))
-share_dir = env("SHARE_DIR")
-total = float(env("TOTAL_CPU", "0"))
-me = os.path.join(share_dir, socket.gethostname()) if share_dir else None
-blocks = []
-t0 = last = time.monotonic()
-c0 = time.process_time()
-owed = 0.0
-counted_at = -10.0
-replicas = 1
-while True:
-    now = time.monotonic()
-    elapsed = now - t0
-    want = final_mib if grow <= 0 or elapsed >= grow else start_mib + (final_mib - start_mib) * elapsed / grow
-    while len(blocks) < int(want):
-        block = bytearray(1 << 20)
-        for i in range(0, len(block), 4096):
-            block[i] = 1
-        blocks.append(block)
-    if me and now - counted_at >= 1:
-        open(me, "a").close()
-        os.utime(me)
-        wall = time.time()
-        replicas = max(1, sum(1 for f in os.scandir(share_dir) if wall - f.stat().st_mtime < 3))
-        counted_at = now
-    if me:
-        share = total / replicas
-    elif period > 0 and (elapsed % period) >= period / 2:
-        share = quiet
-    else:
-        share = busy
-    owed = min(owed + share * (now - last), (time.process_time() - c0) + 0.5)
-    last = now
-    if time.process_time() - c0 < owed:
-        deadline = time.process_time() + 0.002
-        while time.process_time() < deadline:
-            pass
-    else:
-        time.sleep(0.01)
-"""
-
 
 # --- the workloads -------------------------------------------------------------------------
 
@@ -415,6 +361,13 @@ def truth(workload: Workload, load: Load, replicas: int, base_bytes: int) -> Tru
     return Truth(cpu_need=cpu, mem_need=load.mib * MiB + base_bytes)
 
 
+def truth_of(workload: str, container: str, replicas: Mapping[str, int], base_bytes: int) -> Truth:
+    """The truth of one container of ``WORKLOADS`` with the replicas running now."""
+    w = next(w for w in WORKLOADS if w.name == workload)
+    load = next(c for c in w.containers if c.name == container)
+    return truth(w, load, replicas.get(workload, 1), base_bytes)
+
+
 def error(value: float | None, right: float | None) -> float | None:
     if value is None or right is None or right <= 0:
         return None
@@ -653,7 +606,6 @@ def compare(
     firsts = {k: Firsts() for k in keys}
     snapshots: list[Snapshot] = []
     hpa_seen: list[int] = []
-    by_name = {w.name: w for w in WORKLOADS}
     next_cp = 0
     while True:
         now = time.monotonic() - t0
@@ -674,9 +626,7 @@ def compare(
         hr: dict[tuple[str, str], Advice | None] = {}
         vp: dict[tuple[str, str], Advice | None] = {}
         for w_name, c_name in keys:
-            w = by_name[w_name]
-            load = next(c for c in w.containers if c.name == c_name)
-            t = truth(w, load, replicas.get(w_name, 1), base)
+            t = truth_of(w_name, c_name, replicas, base)
             hr[(w_name, c_name)] = headroom_advice(caprecs.get(w_name), c_name)
             vp[(w_name, c_name)] = vpa_advice(vpas.get(w_name), c_name)
             f = firsts[(w_name, c_name)]
@@ -774,12 +724,9 @@ def _span(lo: Any, mid: str, hi: Any, fmt: Callable[[Any], str]) -> str:
 
 
 def checkpoint_tables(snap: Snapshot, base: int) -> str:
-    by_name = {w.name: w for w in WORKLOADS}
     cpu_rows, mem_rows = [], []
     for (w_name, c_name), hr in snap.headroom.items():
-        w = by_name[w_name]
-        load = next(c for c in w.containers if c.name == c_name)
-        t = truth(w, load, snap.replicas.get(w_name, 1), base)
+        t = truth_of(w_name, c_name, snap.replicas, base)
         vp = snap.vpa[(w_name, c_name)]
         label = f"{w_name}/{c_name}"
         cpu_rows.append(
@@ -974,7 +921,6 @@ def _ready(pod: Mapping[str, Any]) -> bool:
 def markdown_summary(result: Result) -> str:
     """The last checkpoint and the costs as Markdown tables (what the README shows)."""
     snap = result.snapshots[-1]
-    by_name = {w.name: w for w in WORKLOADS}
     lines = [
         f"At {snap.at_s / 60:g} min. Right = need + 15 %; error against it; "
         "first within 15 % in seconds from the start.",
@@ -984,9 +930,7 @@ def markdown_summary(result: Result) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for (w_name, c_name), hr in snap.headroom.items():
-        w = by_name[w_name]
-        load = next(c for c in w.containers if c.name == c_name)
-        t = truth(w, load, snap.replicas.get(w_name, 1), result.base_bytes)
+        t = truth_of(w_name, c_name, snap.replicas, result.base_bytes)
         vp = snap.vpa[(w_name, c_name)]
         f = result.firsts[(w_name, c_name)]
 
@@ -1042,7 +986,6 @@ def markdown_summary(result: Result) -> str:
 def totals_row(snap: Snapshot, base: int) -> dict[str, float]:
     """What each tool would have the cluster reserve (requests × replicas running), summed
     over the containers both advise, beside the right requests; CPU over those scored."""
-    by_name = {w.name: w for w in WORKLOADS}
     sums = dict.fromkeys(
         ("right_cpu", "headroom_cpu", "vpa_cpu", "right_mem", "headroom_mem", "vpa_mem"), 0.0
     )
@@ -1050,10 +993,8 @@ def totals_row(snap: Snapshot, base: int) -> dict[str, float]:
         vp = snap.vpa[(w_name, c_name)]
         if hr is None or vp is None or None in (hr.cpu, hr.mem, vp.cpu, vp.mem):
             continue
-        w = by_name[w_name]
-        load = next(c for c in w.containers if c.name == c_name)
         replicas = max(1, snap.replicas.get(w_name, 1))
-        t = truth(w, load, replicas, base)
+        t = truth_of(w_name, c_name, snap.replicas, base)
         if t.cpu_right is not None:
             sums["right_cpu"] += t.cpu_right * replicas
             sums["headroom_cpu"] += (hr.cpu or 0.0) * replicas

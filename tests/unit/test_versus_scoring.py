@@ -11,8 +11,8 @@ import time
 import pytest
 from benchmarks._proc import read_cpu_seconds, read_rss_bytes
 
+from tests.node.burner import BURNER
 from tests.node.versus import (
-    BURNER,
     WORKLOADS,
     MiB,
     as_set,
