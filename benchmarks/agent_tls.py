@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             try:
                 path = f"/apis/headroom.dev/v1alpha1/resourcereports/{node}"
-                wait_until(lambda p=path: _exists(plane, p), timeout=60, what=f"{mode} report")
+                wait_until(partial(_exists, plane, path), timeout=60, what=f"{mode} report")
                 sampler = ProcessSampler(proc.pid)
                 sampler.start(time.monotonic())
                 latencies = []

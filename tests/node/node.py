@@ -313,9 +313,9 @@ class HostState:
             for name in sorted(_cgroup_children(mount) - children):
                 undone.append(f"cgroup {mount / name}")
                 _remove_cgroup(mount / name)
-        for path in sorted(set(p for p in HOST_PATHS if os.path.lexists(p)) - self.paths):
-            undone.append(f"path {path}")
-            _run("rm", "-rf", "--one-file-system", path, check=False)
+        for host_path in sorted(set(p for p in HOST_PATHS if os.path.lexists(p)) - self.paths):
+            undone.append(f"path {host_path}")
+            _run("rm", "-rf", "--one-file-system", host_path, check=False)
         return undone
 
     def differences(self) -> list[str]:
@@ -564,9 +564,9 @@ class Node:
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
         else:
             with input_file.open("rb") as f:
-                proc = subprocess.run(cmd, stdin=f, capture_output=True, check=False, timeout=300)
+                raw = subprocess.run(cmd, stdin=f, capture_output=True, check=False, timeout=300)
                 proc = subprocess.CompletedProcess(
-                    proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+                    raw.args, raw.returncode, raw.stdout.decode(), raw.stderr.decode()
                 )
         if check and proc.returncode != 0:
             raise NodeError(f"ctr {' '.join(args)}: {proc.stderr.strip()}")

@@ -13,8 +13,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def report(cp: ControlPlane, node: str) -> dict[str, Any]:
     return cp.api("GET", report_path(node))
 
 
-def show(title: str, rows: list[tuple[str, ...]]) -> None:
+def show(title: str, rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     print(f"\n{title}", file=sys.stderr)
     for row in rows:
@@ -342,6 +343,12 @@ def _status(cp: ControlPlane, node: str) -> dict[str, Any] | None:
         raise
 
 
+def _summary_with_pod(node: Node, uid: str) -> dict[str, Any] | None:
+    """The kubelet's summary once it has the pod's CPU and memory figures."""
+    summary = node.stats_summary()
+    return summary if _pod_usage(summary, uid) else None
+
+
 def _pod_usage(summary: dict[str, Any], uid: str) -> tuple[float, int] | None:
     for pod in summary.get("pods", []):
         if pod["podRef"]["uid"] == uid and "usageNanoCores" in pod.get("cpu", {}):
@@ -374,7 +381,7 @@ def test_per_pod_figures_agree_with_the_kubelets_cadvisor(
         known_cpu = sum(load.cpu for load in EXPERTS[name].values())
         known_mib = sum(load.mib for load in EXPERTS[name].values())
         summary = wait_until(
-            lambda uid=uid: (s := node.stats_summary()) and _pod_usage(s, uid) and s,
+            partial(_summary_with_pod, node, uid),
             timeout=60,
             what=f"cAdvisor figures of {name}",
         )
@@ -448,7 +455,7 @@ def test_controller_pods_elect_one_leader_and_recommend_close_to_the_load(
     ]
     for name, containers in EXPERTS.items():
         rec = wait_until(
-            lambda name=name: _recommendation(cp, name),
+            partial(_recommendation, cp, name),
             timeout=120,
             interval=1,
             what=f"recommendation {name}",
@@ -606,7 +613,7 @@ def test_the_standby_leads_when_the_leader_is_killed_and_nothing_is_lost(
 ) -> None:
     cp = node.cp
     before = {
-        name: wait_until(lambda name=name: _recommendation(cp, name), timeout=60, what=name)
+        name: wait_until(partial(_recommendation, cp, name), timeout=60, what=name)
         for name in EXPERTS
     }
     leader = _lease(cp)["spec"]["holderIdentity"]

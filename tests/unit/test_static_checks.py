@@ -25,9 +25,17 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
         ("ruff", "format", "--check", "operator", "tests", "benchmarks", "tools"),
         ("mypy", "--strict", "operator/headroom"),
         ("mypy", "--strict", "tools"),
+        ("mypy", "--strict", "tests/node", "benchmarks"),
         ("lint-imports",),
     ],
-    ids=["ruff", "ruff-format", "mypy-strict", "mypy-strict-tools", "import-layers"],
+    ids=[
+        "ruff",
+        "ruff-format",
+        "mypy-strict",
+        "mypy-strict-tools",
+        "mypy-strict-node-tier-benchmarks",
+        "import-layers",
+    ],
 )
 def test_static_check_passes(command: tuple[str, ...]) -> None:
     result = run(str(BIN / command[0]), *command[1:])
