@@ -94,3 +94,21 @@ def test_a_heartbeat_of_zero_seconds_is_refused_by_the_schema_as_by_the_model() 
     field = ResourceReportStatus.model_json_schema()["properties"]["heartbeatSeconds"]
     assert (heartbeat["minimum"], heartbeat["maximum"]) == (1, 86400)
     assert (field["minimum"], field["maximum"]) == (1, 86400)
+
+
+#: The fields every object has whose meaning is Kubernetes' to explain, not ours.
+KUBERNETES_OWN_FIELDS = {"apiVersion", "kind", "metadata"}
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+def test_every_field_says_what_it_means(model: type) -> None:
+    """``kubectl explain`` and docs/api.md read each field's description off the schema."""
+    schema = generate_crd(model)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    missing = [
+        f"{path}.{name}"
+        for path, node in _walk(schema)
+        for name, field in node.get("properties", {}).items()
+        if not str(field.get("description", "")).strip()
+        and not (path == "" and name in KUBERNETES_OWN_FIELDS)
+    ]
+    assert not missing, f"fields without a description: {', '.join(missing)}"

@@ -50,12 +50,32 @@ class ApiModel(BaseModel):
 class Condition(ApiModel):
     """A Kubernetes-style condition (the ``metav1.Condition`` shape)."""
 
-    type: str = Field(min_length=1, max_length=316)
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(default="", max_length=1024)
-    message: str = Field(default="", max_length=32768)
-    lastTransitionTime: datetime | None = None
-    observedGeneration: Count | None = None
+    type: str = Field(
+        min_length=1,
+        max_length=316,
+        description="what the condition is about, in CamelCase: `Stale` on a ResourceReport; "
+        "`PolicyValid`, `Ready` and `Confident` on a CapacityRecommendation",
+    )
+    status: Literal["True", "False", "Unknown"] = Field(
+        description="whether the condition holds now"
+    )
+    reason: str = Field(
+        default="",
+        max_length=1024,
+        description="why, as one CamelCase word for programs (e.g. `NoHeartbeat`)",
+    )
+    message: str = Field(
+        default="", max_length=32768, description="why, in words for people; may be empty"
+    )
+    lastTransitionTime: datetime | None = Field(
+        default=None,
+        description="when `status` last changed; on a report's `Stale` False, "
+        "since when its agent has been writing",
+    )
+    observedGeneration: Count | None = Field(
+        default=None,
+        description="the `metadata.generation` the condition was set for; Headroom leaves it out",
+    )
 
 
 class ObjectMeta(BaseModel):

@@ -31,14 +31,24 @@ __all__ = [
 class ContainerResources(ApiModel):
     """A container's (or the pod's) resources as the Deployment's template sets them."""
 
-    cpuRequestCores: Cores | None = None
-    cpuRequest: str | None = None
-    memoryRequestBytes: Bytes | None = None
-    memoryRequest: str | None = None
-    cpuLimitCores: Cores | None = None
-    cpuLimit: str | None = None
-    memoryLimitBytes: Bytes | None = None
-    memoryLimit: str | None = None
+    cpuRequestCores: Cores | None = Field(
+        default=None,
+        description="the CPU request (the limit where only a limit is set); absent when neither",
+    )
+    cpuRequest: str | None = Field(default=None, description="the same, as a Kubernetes quantity")
+    memoryRequestBytes: Bytes | None = Field(
+        default=None,
+        description="the memory request (the limit where only a limit is set); absent when neither",
+    )
+    memoryRequest: str | None = Field(
+        default=None, description="the same, as a Kubernetes quantity"
+    )
+    cpuLimitCores: Cores | None = Field(default=None, description="the CPU limit; absent when none")
+    cpuLimit: str | None = Field(default=None, description="the same, as a Kubernetes quantity")
+    memoryLimitBytes: Bytes | None = Field(
+        default=None, description="the memory limit; absent when none"
+    )
+    memoryLimit: str | None = Field(default=None, description="the same, as a Kubernetes quantity")
 
 
 class OomKills(ApiModel):
@@ -58,30 +68,45 @@ class ContainerRecommendation(ApiModel):
     if any, is left as it is).
     """
 
-    cpuRequestCores: Cores
-    cpuRequest: str
-    cpuReason: str
-    cpuLimitCores: Cores | None = None
-    cpuLimit: str | None = None
-    cpuLimitReason: str
-    memoryRequestBytes: Bytes
-    memoryRequest: str
-    memoryReason: str
-    memoryLimitBytes: Bytes
-    memoryLimit: str
-    memoryLimitReason: str
+    cpuRequestCores: Cores = Field(
+        description="the percentile of the container's CPU samples plus the CPU margin, "
+        "rounded up and held within the request bounds; the current request before any sample"
+    )
+    cpuRequest: str = Field(description="the same, as a Kubernetes quantity")
+    cpuReason: str = Field(description="how the CPU request was reached, figures included")
+    cpuLimitCores: Cores | None = Field(
+        default=None,
+        description="set only where the current CPU limit is below the recommended request: "
+        "then the request",
+    )
+    cpuLimit: str | None = Field(default=None, description="the same, as a Kubernetes quantity")
+    cpuLimitReason: str = Field(description="why none is recommended, or why this one")
+    memoryRequestBytes: Bytes = Field(
+        description="the container's working-set peak in the window plus the memory margin, "
+        "rounded up and held within the request bounds (the current request before any "
+        "sample); raised after an OOM kill at its own limit within the window"
+    )
+    memoryRequest: str = Field(description="the same, as a Kubernetes quantity")
+    memoryReason: str = Field(description="how the memory request was reached, figures included")
+    memoryLimitBytes: Bytes = Field(description="equal to the recommended memory request")
+    memoryLimit: str = Field(description="the same, as a Kubernetes quantity")
+    memoryLimitReason: str = Field(description="why the limit equals the request")
 
 
 class ContainerSizing(ApiModel):
     """One container of the expert: current resources, recommendation, evidence, history."""
 
-    name: str = Field(min_length=1, max_length=253)
+    name: str = Field(
+        min_length=1, max_length=253, description="the container's name in the pod template"
+    )
     sidecar: bool = Field(default=False, description="a native sidecar (restartable init)")
     current: ContainerResources | None = None
     recommended: ContainerRecommendation | None = None
     oomKills: OomKills | None = None
     samples: Count = Field(default=0, description="observations of this container (memory)")
-    cpuSamples: Count = 0
+    cpuSamples: Count = Field(
+        default=0, description="of which with CPU (not the container's first cycle)"
+    )
     cpuUsageCores: Cores | None = Field(default=None, description="CPU at the percentile")
     memoryPeakBytes: Bytes | None = Field(default=None, description="peak within the window")
 
@@ -93,10 +118,18 @@ class PodLevelRecommendation(ApiModel):
     that go with them and the current pod-level resources.
     """
 
-    current: ContainerResources
-    cpuLimitCores: Cores | None = None
-    cpuLimit: str | None = None
-    cpuLimitReason: str
-    memoryLimitBytes: Bytes
-    memoryLimit: str
-    memoryLimitReason: str
+    current: ContainerResources = Field(
+        description="the pod-level `spec.resources` of the Deployment's template"
+    )
+    cpuLimitCores: Cores | None = Field(
+        default=None,
+        description="set only where the current pod-level CPU limit is below the recommended "
+        "request: then the request",
+    )
+    cpuLimit: str | None = Field(default=None, description="the same, as a Kubernetes quantity")
+    cpuLimitReason: str = Field(description="why none is recommended, or why this one")
+    memoryLimitBytes: Bytes = Field(
+        description="equal to the pod's recommended memory request (`status.recommended`)"
+    )
+    memoryLimit: str = Field(description="the same, as a Kubernetes quantity")
+    memoryLimitReason: str = Field(description="why the limit equals the request")

@@ -19,9 +19,22 @@ class DecayingHistogram(ApiModel):
     which keeps the stored history to a few hundred bytes per expert.
     """
 
-    firstBucketSize: float = Field(gt=0)
-    growthRatio: float = Field(gt=1)
-    halfLifeSeconds: float = Field(gt=0)
-    referenceTime: datetime
-    buckets: list[Count] = Field(default_factory=list)
-    weights: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
+    firstBucketSize: float = Field(
+        gt=0,
+        description="width of bucket 0, in the histogram's unit "
+        "(cores for CPU, bytes for memory, GPUs for GPU use)",
+    )
+    growthRatio: float = Field(
+        gt=1, description="each bucket is this many times as wide as the one before"
+    )
+    halfLifeSeconds: float = Field(gt=0, description="a sample's weight halves in this long")
+    referenceTime: datetime = Field(
+        description="the moment the weights are relative to (a sample then weighs 1)"
+    )
+    buckets: list[Count] = Field(
+        default_factory=list, description="indices of the non-empty buckets, ascending"
+    )
+    weights: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=list,
+        description="the weight of each of `buckets`, in order, relative to `referenceTime`",
+    )

@@ -62,10 +62,12 @@ class CpuFigures(ApiModel):
 class MemoryFigures(ApiModel):
     """FR-004: virtual memory as the node's kernel counts it (``/proc/meminfo``)."""
 
-    totalBytes: Bytes
-    availableBytes: Bytes
-    usedBytes: Bytes
-    usedPercent: Percent
+    totalBytes: Bytes = Field(description="`MemTotal`: the RAM the kernel manages")
+    availableBytes: Bytes = Field(
+        description="`MemAvailable`: what can be given to new work without swapping"
+    )
+    usedBytes: Bytes = Field(description="total minus available")
+    usedPercent: Percent = Field(description="used as a share of total, to 1 decimal")
 
 
 class DiskFigures(ApiModel):
@@ -74,10 +76,24 @@ class DiskFigures(ApiModel):
     path: str = Field(
         min_length=1, max_length=4096, description="the path as configured (on the node)"
     )
-    totalBytes: Bytes | None = None
-    usedBytes: Bytes | None = None
-    freeBytes: Bytes | None = None
-    usedPercent: Percent | None = None
+    totalBytes: Bytes | None = Field(
+        default=None,
+        description="size of the filesystem holding the path (`statvfs`); absent with `error`",
+    )
+    usedBytes: Bytes | None = Field(
+        default=None,
+        description="total minus the free blocks, root's reserve counted as free; "
+        "absent with `error`",
+    )
+    freeBytes: Bytes | None = Field(
+        default=None,
+        description="free to unprivileged users (`f_bavail`, root's reserve left out); "
+        "absent with `error`",
+    )
+    usedPercent: Percent | None = Field(
+        default=None,
+        description="used ÷ (used + free), to 1 decimal: the Use% of `df`; absent with `error`",
+    )
     error: str | None = Field(
         default=None, max_length=1024, description="why the path could not be measured"
     )
@@ -92,7 +108,11 @@ class ContainerUsage(ApiModel):
     Pod status never names it.
     """
 
-    id: str = Field(min_length=1, max_length=64)
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="the runtime's container ID, its first 12 characters (from the cgroup's name)",
+    )
     cpuCores: Cores | None = Field(
         default=None, description="CPU between the last two cycles; absent on a container's first"
     )
@@ -102,8 +122,12 @@ class ContainerUsage(ApiModel):
 class PodUsage(ApiModel):
     """Usage of one pod on the node, from its cgroup (summed over its containers)."""
 
-    uid: str = Field(min_length=1, max_length=64)
-    qosClass: QosClass
+    uid: str = Field(
+        min_length=1, max_length=64, description="the Pod's `metadata.uid`, from its cgroup's name"
+    )
+    qosClass: QosClass = Field(
+        description="the Pod's QoS class, from the kubepods cgroup its cgroup sits under"
+    )
     cpuCores: Cores | None = Field(
         default=None, description="CPU between the last two cycles; absent on a pod's first"
     )
@@ -120,7 +144,9 @@ class PodUsage(ApiModel):
 class ContainerLimits(ApiModel):
     """The agent container's own cgroup limits, kept apart from node figures."""
 
-    cgroupVersion: Literal["v1", "v2"] | None = None
+    cgroupVersion: Literal["v1", "v2"] | None = Field(
+        default=None, description="of the agent's own cgroup; absent when it was not found"
+    )
     cpuLimitCores: Cores | None = Field(default=None, description="absent when unlimited")
     memoryLimitBytes: Bytes | None = Field(default=None, description="absent when unlimited")
 
@@ -128,14 +154,16 @@ class ContainerLimits(ApiModel):
 class ResourceReportSpec(ApiModel):
     """Set once by the agent when it creates the report."""
 
-    nodeName: str = Field(min_length=1, max_length=253)
+    nodeName: str = Field(
+        min_length=1, max_length=253, description="the Node measured (also the report's name)"
+    )
 
 
 class ResourceReportStatus(ApiModel):
     """Everything the agent measured in its latest write."""
 
-    collectedAt: datetime
-    agentVersion: str = Field(max_length=128)
+    collectedAt: datetime = Field(description="when the agent read these figures (its clock)")
+    agentVersion: str = Field(max_length=128, description="Headroom version of the agent")
     heartbeatSeconds: int = Field(
         ge=1, le=86400, description="the agent's heartbeat; stale after 3 of them"
     )
@@ -144,21 +172,25 @@ class ResourceReportStatus(ApiModel):
     disks: list[DiskFigures] = Field(
         default_factory=list,
         max_length=MAX_DISKS,
+        description="FR-005: one entry per configured path, in the configured order",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["path"]},
     )
     diskMaxUsedPercent: Percent | None = Field(
         default=None, description="the fullest measured path (for kubectl get)"
     )
-    podCount: Count = 0
+    podCount: Count = Field(default=0, description="the number of entries in `pods`")
     pods: list[PodUsage] = Field(
         default_factory=list,
         max_length=MAX_PODS,
+        description="each pod with a cgroup under the node's kubepods cgroup, by UID",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"]},
     )
     agentContainer: ContainerLimits | None = None
     conditions: list[Condition] = Field(
         default_factory=list,
         max_length=16,
+        description="`Stale`: False on every agent write, True once the controller "
+        "saw no heartbeat for 3 periods",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     gpus: list[GpuFigures] | None = Field(
