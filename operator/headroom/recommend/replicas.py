@@ -55,6 +55,7 @@ from datetime import datetime
 
 from headroom.api.capacityrecommendation import HpaAdvice, LoadEvidence, SizingPolicy
 from headroom.recommend.describe import describe_cores, describe_duration
+from headroom.recommend.histogram import DecayingHistogram
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.quantities import format_cpu
 
@@ -65,9 +66,12 @@ __all__ = [
     "allowed_down",
     "bounded_replicas",
     "disruption_floor",
+    "histogram_load",
     "hpa_advice",
+    "load_words",
     "record_total_cpu",
     "replicas_for_load",
+    "total_sample_due",
     "window_load",
 ]
 
@@ -131,6 +135,14 @@ class WindowLoad:
         )
 
 
+def total_sample_due(value: float, last: datetime | None, at: datetime, every: float) -> bool:
+    """Whether a total ``value`` observed at ``at`` is to be sampled: a finite figure ≥ 0,
+    and ``every`` seconds since the ``last`` sample (the cadence of the CPU and GPU totals)."""
+    if not math.isfinite(value) or value < 0:
+        return False
+    return last is None or (at - last).total_seconds() >= every
+
+
 def record_total_cpu(
     history: ExpertHistory,
     total_cores: float | None,
@@ -146,15 +158,46 @@ def record_total_cpu(
     the total-CPU histogram is pruned right after a sample is added (so a
     batch need not prune it: it changes only here).
     """
-    if total_cores is None or not math.isfinite(total_cores) or total_cores < 0:
-        return False
-    last = history.last_total_cpu_at
-    if last is not None and (at - last).total_seconds() < every_seconds:
+    if total_cores is None or not total_sample_due(
+        total_cores, history.last_total_cpu_at, at, every_seconds
+    ):
         return False
     history.add_total_cpu(total_cores, at)
     if window_seconds is not None and history.total_cpu is not None:
         history.total_cpu.prune(at, window_seconds)
     return True
+
+
+def histogram_load(
+    total: DecayingHistogram | None,
+    samples: int,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    window_seconds: float,
+    percentile: float,
+    low_percentile: float,
+) -> WindowLoad:
+    """A total's percentiles and peak within the window, from its histogram (read only).
+
+    ``since``/``until`` bound the span the reason quotes (the history's first
+    sample, the total's last). Shared by the CPU and the GPU replica rules.
+    """
+    if total is None or total.is_empty():
+        return WindowLoad(0, percentile, None, low_percentile, None, None, 0.0)
+    span = 0.0
+    if since is not None and until is not None:
+        span = max(0.0, (until - since).total_seconds())
+    peak = total.peak(now, window_seconds)
+    return WindowLoad(
+        samples=samples,
+        percentile=percentile,
+        at_percentile=total.percentile(percentile),
+        low_percentile=low_percentile,
+        at_low_percentile=total.percentile(low_percentile),
+        peak=peak if peak > 0 else total.percentile(100),
+        span_seconds=span,
+    )
 
 
 def window_load(
@@ -165,21 +208,15 @@ def window_load(
     low_percentile: float,
 ) -> WindowLoad:
     """The total CPU's percentiles and peak within the window (read only)."""
-    total = history.total_cpu
-    if total is None or total.is_empty():
-        return WindowLoad(0, percentile, None, low_percentile, None, None, 0.0)
-    span = 0.0
-    if history.first_sample_at is not None and history.last_total_cpu_at is not None:
-        span = max(0.0, (history.last_total_cpu_at - history.first_sample_at).total_seconds())
-    peak = total.peak(now, window_seconds)
-    return WindowLoad(
-        samples=history.total_cpu_samples,
-        percentile=percentile,
-        at_percentile=total.percentile(percentile),
-        low_percentile=low_percentile,
-        at_low_percentile=total.percentile(low_percentile),
-        peak=peak if peak > 0 else total.percentile(100),
-        span_seconds=span,
+    return histogram_load(
+        history.total_cpu,
+        history.total_cpu_samples,
+        history.first_sample_at,
+        history.last_total_cpu_at,
+        now,
+        window_seconds,
+        percentile,
+        low_percentile,
     )
 
 
@@ -281,10 +318,13 @@ def replicas_for_load(
     return replicas, reason
 
 
-def load_words(load: WindowLoad) -> str:
-    """How the load in a reason is named: ``p95 of 1,440 total-CPU samples over 1d``."""
+def load_words(load: WindowLoad, total: str = "CPU") -> str:
+    """How the load in a reason is named: ``p95 of 1,440 total-CPU samples over 1d =``.
+
+    ``total`` names what was summed (``"GPU"`` for the GPU replica rule).
+    """
     return (
-        f"p{load.percentile:g} of {load.samples:,} total-CPU samples over "
+        f"p{load.percentile:g} of {load.samples:,} total-{total} samples over "
         f"{describe_duration(load.span_seconds)} ="
     )
 
