@@ -7,6 +7,7 @@ from typing import Any
 from headroom.api import CapacityRecommendationStatus
 from headroom.api.capacityrecommendation import CapacityRecommendation
 from headroom.api.crdgen import generate_crd
+from headroom.recommend.gpu import GpuHistory
 
 #: A status as the controller wrote it before bounds, HPA advice, load and confidence existed.
 OLD_STATUS: dict[str, Any] = {
@@ -47,6 +48,31 @@ OLD_STATUS: dict[str, Any] = {
 }
 
 
+#: A GPU expert's history as the controller wrote it before the total GPU use was kept.
+OLD_GPU_HISTORY: dict[str, Any] = {
+    "memory": {
+        "firstBucketSize": 1048576,
+        "growthRatio": 1.05,
+        "halfLifeSeconds": 86400,
+        "referenceTime": "2026-11-01T00:00:00Z",
+        "buckets": [142],
+        "weights": [1.0],
+    },
+    "utilization": {
+        "firstBucketSize": 0.01,
+        "growthRatio": 1.05,
+        "halfLifeSeconds": 86400,
+        "referenceTime": "2026-11-01T00:00:00Z",
+        "buckets": [34],
+        "weights": [1.0],
+    },
+    "samples": 1,
+    "utilizationSamples": 1,
+    "firstSampleAt": "2026-11-01T00:00:00Z",
+    "lastSampleAt": "2026-11-01T00:00:00Z",
+}
+
+
 def _schema() -> dict[str, Any]:
     crd = generate_crd(CapacityRecommendation)
     schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -58,6 +84,19 @@ def test_a_status_written_before_the_new_fields_still_reads() -> None:
     assert status.recommended is not None and status.recommended.hpa is None
     assert status.recommended.bounds is None and status.confidence is None
     assert status.history is not None and status.history.totalCpu is None
+
+
+def test_a_gpu_history_written_before_the_total_gpu_use_still_reads() -> None:
+    status = CapacityRecommendationStatus.model_validate(
+        {**OLD_STATUS, "history": {**OLD_STATUS["history"], "gpu": OLD_GPU_HISTORY}}
+    )
+    assert status.history is not None and status.history.gpu is not None
+    model = status.history.gpu
+    assert model.totalGpu is None and model.totalGpuSamples == 0 and model.lastTotalGpuAt is None
+    history = GpuHistory.from_model(model)
+    assert (history.samples, history.total, history.total_samples) == (1, None, 0)
+    gpu = _schema()["properties"]["status"]["properties"]["history"]["properties"]["gpu"]
+    assert not {"totalGpu", "totalGpuSamples", "lastTotalGpuAt"} & set(gpu.get("required", []))
 
 
 def test_the_new_fields_are_optional_in_the_schema() -> None:

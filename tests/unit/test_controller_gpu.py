@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,10 +33,13 @@ def with_gpus(body: dict[str, Any], count: int, resource: str = GPU) -> dict[str
 
 
 def gpu_report(
-    name: str, gpus: list[dict[str, Any]], pods: dict[str, tuple[float, int, dict[str, Any] | None]]
+    name: str,
+    gpus: list[dict[str, Any]],
+    pods: dict[str, tuple[float, int, dict[str, Any] | None]],
+    at: datetime = T0,
 ) -> dict[str, Any]:
     figures = {uid: (cpu, memory) for uid, (cpu, memory, _) in pods.items()}
-    body = report(name, T0, figures, cores=32, available=100 * GiB)
+    body = report(name, at, figures, cores=32, available=100 * GiB)
     body["status"]["gpus"] = gpus
     for entry in body["status"]["pods"]:
         usage = pods[entry["uid"]][2]
@@ -50,6 +53,33 @@ def one_gpu(uuid: str, memory: int, share: float | None = None) -> dict[str, Any
     if share is not None:
         device["utilizationPercent"] = share
     return {"memoryBytes": memory, "devices": [device]}
+
+
+def whole_gpus(utilisation: tuple[float, float]) -> list[dict[str, Any]]:
+    """Node g1's four A100s, the first two busy ``utilisation`` percent."""
+    return [
+        {
+            "index": i,
+            "uuid": f"GPU-{i}",
+            "name": A100,
+            "memoryTotalBytes": A100_BYTES,
+            "memoryUsedBytes": used,
+            "utilizationPercent": util,
+            "migMode": "Disabled",
+        }
+        for i, (used, util) in enumerate(
+            [(20 * GiB, utilisation[0]), (12 * GiB, utilisation[1]), (0, 0.0), (0, 0.0)]
+        )
+    ]
+
+
+def g1_report(utilisation: tuple[float, float], at: datetime = T0) -> dict[str, Any]:
+    """g1's report: p1 and p2 each alone on a GPU, so each GPU's utilisation is its pod's use."""
+    pods = {
+        "p1": (1.0, 4 * GiB, one_gpu("GPU-0", 20 * GiB)),
+        "p2": (1.0, 4 * GiB, one_gpu("GPU-1", 12 * GiB)),
+    }
+    return gpu_report("g1", whole_gpus(utilisation), pods, at)
 
 
 def gpu_state() -> Any:
@@ -88,29 +118,7 @@ def gpu_state() -> Any:
     state.upsert_pod(with_gpus(pod("p2", "llm-rs", "g1", cpu="4", memory="16Gi"), 1))
     state.upsert_pod(with_gpus(pod("other", None, "g2", cpu="1", memory="1Gi"), 1))
     state.upsert_pod(pod("q1", "plain-rs", "cpu-only"))
-    gpus = [
-        {
-            "index": i,
-            "uuid": f"GPU-{i}",
-            "name": A100,
-            "memoryTotalBytes": A100_BYTES,
-            "memoryUsedBytes": used,
-            "utilizationPercent": util,
-            "migMode": "Disabled",
-        }
-        for i, (used, util) in enumerate([(20 * GiB, 60.0), (12 * GiB, 30.0), (0, 0.0), (0, 0.0)])
-    ]
-    state.upsert_report(
-        gpu_report(
-            "g1",
-            gpus,
-            {
-                # each on a GPU of its own: the GPU's utilisation is the pod's use
-                "p1": (1.0, 4 * GiB, one_gpu("GPU-0", 20 * GiB)),
-                "p2": (1.0, 4 * GiB, one_gpu("GPU-1", 12 * GiB)),
-            },
-        )
-    )
+    state.upsert_report(g1_report((60.0, 30.0)))
     shared = [
         {
             "index": 0,
@@ -156,8 +164,13 @@ def test_a_gpu_expert_gets_gpu_advice_with_hand_computed_figures() -> None:
     assert gpu.memoryPeakBytes == pytest.approx(peak, rel=1e-9)
     needed = math.ceil(peak * 1.15)  # ≈ 24.1Gi
     assert gpu.memoryNeededBytes == needed
-    # GPU use now: 0.6 + 0.3 GPU (each pod alone on its GPU) / (1 GPU × 70 %) = 1.29 → 2
-    assert gpu.replicas == 2 and "0.90 GPU / (1 GPU × 70% target) = 1.29 → 2" in gpu.replicasReason
+    # GPU use now: 0.6 + 0.3 GPU (each pod alone on its GPU), the first total-GPU sample; its
+    # bucket's upper bound 0.2·(1.05³⁵ − 1) = 0.90 GPU / (1 GPU × 70 %) = 1.29 → 2
+    assert gpu.replicas == 2
+    assert gpu.replicasReason == (
+        "p95 of 1 total-GPU samples over 5s = 0.90 GPU / (1 GPU × 70% target) = 1.29 → 2"
+        "; all replicas use 0.90 GPU now"
+    )
     # one A100 (80Gi, from the agent's NVML on g1) / 24.1Gi = 3.3 → 3
     assert gpu.replicasPerSharedGpu == 80 * GiB // needed == 3
     assert gpu.sharingReason.startswith(f"one {A100} has 80Gi")
@@ -203,6 +216,44 @@ def test_the_gpu_history_survives_a_restart() -> None:
     assert history.samples == 2
     assert history.memory.peak(T0 + timedelta(seconds=5), 86400) == pytest.approx(
         20 * MiB * (1.05**143 - 1), rel=1e-9
+    )
+
+
+@pytest.mark.requirement("GP-004", "CT-001")
+def test_a_minute_of_burst_does_not_move_the_gpu_replicas_an_hour_of_steady_use_set() -> None:
+    state = gpu_state()
+    defaults = SizingDefaults()
+    statuses = []
+    for minute in range(62):
+        at = T0 + timedelta(minutes=minute, seconds=5)
+        # minute 61: both replicas flat out, 2 GPUs in all — the moment's rule says ⌈2 / 0.7⌉ = 3
+        busy = (100.0, 100.0) if minute == 61 else (60.0, 30.0)
+        state.upsert_report(g1_report(busy, at - timedelta(seconds=5)))
+        state.ingest_pending()
+        statuses.append(compute_batch(state, defaults, at).statuses[("team", "llm")][1])
+    counts = [s.gpu.replicas for s in statuses if s.gpu is not None]
+    assert counts == [2] * 62
+    last = statuses[-1]
+    assert last.gpu is not None and last.gpu.replicasReason == (
+        "p95 of 62 total-GPU samples over 1h 1m = 0.90 GPU / (1 GPU × 70% target) = 1.29 → 2"
+        "; all replicas use 2.00 GPU now"
+    )
+    assert last.history is not None and last.history.gpu is not None
+    assert last.history.gpu.totalGpuSamples == 62
+    # what a restarted controller reads back gives the same replicas, not the moment's 3
+    restarted = fresh_state()
+    restarted.upsert_recommendation(
+        {
+            "metadata": {"name": "llm", "namespace": "team", "resourceVersion": "1"},
+            "status": last.to_wire(),
+        }
+    )
+    history = restarted.gpu_histories[("team", "llm")]
+    assert history.total_samples == 62
+    assert history.window_load(T0 + timedelta(minutes=61, seconds=5), 7 * 86400, 95) == (
+        state.gpu_histories[("team", "llm")].window_load(
+            T0 + timedelta(minutes=61, seconds=5), 7 * 86400, 95
+        )
     )
 
 

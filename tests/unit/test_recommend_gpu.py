@@ -22,6 +22,7 @@ from headroom.recommend.gpu import (
     node_gpus,
     pod_gpu_observations,
     recommend_gpu_replicas,
+    record_total_gpu,
     replicas_per_shared_gpu,
     smallest_mig_profile,
 )
@@ -170,6 +171,81 @@ def test_replicas_from_gpu_use_against_the_target(
 def test_no_gpu_use_keeps_the_replicas_and_says_why() -> None:
     got, reason = recommend_gpu_replicas(1, None, 70.0, 3, (1, 10))
     assert got is None and "keeping the current 3 replicas" in reason
+
+
+DAY = 86_400.0
+WEEK = 7 * DAY
+
+
+def a_steady_day(last_total: float) -> tuple[GpuHistory, datetime]:
+    """A day and a minute of per-minute reports from 2 replicas using 1.3 GPU in all; the very
+    last minute at ``last_total`` (a burst, a lull, or the same)."""
+    start = NOW - timedelta(days=1)
+    history = GpuHistory.new(DAY, start)
+    for minute in range(1441):
+        at = start + timedelta(minutes=minute)
+        total = last_total if minute == 1440 else 1.3
+        for _ in range(2):
+            history.add_observation(20 * GIB, total / 2, at)
+        assert record_total_gpu(history, total, at, 60)
+    history.prune(NOW, WEEK)
+    return history, NOW
+
+
+def _replicas_advice(history: GpuHistory, total_gpus_used: float | None) -> tuple[int | None, str]:
+    advice = gpu_advice(
+        requests={"nvidia.com/gpu": 1},
+        history=history,
+        policy=GpuPolicy(),
+        now=NOW,
+        window_seconds=WEEK,
+        percentile=95.0,
+        load_percentile=95.0,
+        current_replicas=3,
+        replica_bounds=(1, 100),
+        total_gpus_used=total_gpus_used,
+        nodes=[],
+        cpu_request_cores=4.0,
+        memory_request_bytes=32 * GIB,
+    )
+    return advice.replicas, advice.replicasReason
+
+
+@pytest.mark.requirement("GP-004", "CT-001")
+@pytest.mark.parametrize("last_total", [0.3, 1.3, 4.0])
+def test_gpu_replicas_follow_the_days_load_not_its_last_minute(last_total: float) -> None:
+    history, _ = a_steady_day(last_total)
+    replicas, reason = _replicas_advice(history, last_total)
+    # 1.3 GPU lies in bucket 41 of 0.2·(1.05ⁱ − 1); p95 is its upper bound 0.2·(1.05⁴² − 1)
+    # = 1.35 GPU / 0.7 = 1.93 → 2, whatever the last minute was; the rule of the moment would
+    # have said ⌈0.3 / 0.7⌉ = 1, 2 or ⌈4.0 / 0.7⌉ = 6, and the window's peak 6 after the burst.
+    assert replicas == 2
+    assert reason == (
+        "p95 of 1,441 total-GPU samples over 1d = 1.35 GPU / (1 GPU × 70% target) = 1.93 → 2"
+        f"; all replicas use {last_total:.2f} GPU now"
+    )
+
+
+@pytest.mark.requirement("GP-004", "CT-001")
+def test_before_the_first_total_gpu_sample_the_moment_stands_in_and_says_so() -> None:
+    history = _history()  # per-pod samples only, as a history written before totals were kept
+    replicas, reason = _replicas_advice(history, 0.96)
+    assert replicas == 2  # 0.96 / 0.7 = 1.37 → 2
+    assert reason == "GPU use of all replicas now 0.96 GPU / (1 GPU × 70% target) = 1.37 → 2"
+
+
+def test_the_total_gpu_use_is_sampled_at_a_fixed_cadence_and_kept_to_the_window() -> None:
+    history = GpuHistory.new(DAY, NOW)
+    assert record_total_gpu(history, 1.0, NOW, 60)
+    assert not record_total_gpu(history, 9.0, NOW + timedelta(seconds=59), 60)  # not due
+    assert not record_total_gpu(history, None, NOW + timedelta(seconds=90), 60)  # unknown
+    assert not record_total_gpu(history, math.nan, NOW + timedelta(seconds=90), 60)
+    assert record_total_gpu(history, 2.0, NOW + timedelta(seconds=60), 60)
+    assert history.total_samples == 2 and history.last_total_at == NOW + timedelta(seconds=60)
+    later = NOW + timedelta(days=8)
+    history.prune(later, WEEK)
+    assert history.total is not None and history.total.is_empty()
+    assert history.window_load(later, WEEK, 95).at_percentile is None
 
 
 @pytest.mark.requirement("GP-004")
@@ -328,6 +404,18 @@ def test_gpu_history_round_trips_through_its_model() -> None:
     assert again.memory.peak(NOW, 86400) == history.memory.peak(NOW, 86400)
     assert again.utilization.percentile(95) == history.utilization.percentile(95)
     assert (again.samples, again.utilization_samples) == (3, 3)
+    assert again.total is None and again.total_samples == 0
+
+
+def test_the_total_gpu_history_round_trips_through_its_model_and_the_wire() -> None:
+    history, now = a_steady_day(4.0)
+    model = history.to_model()
+    wire = model.model_dump(mode="json", exclude_none=True)
+    assert {"totalGpu", "totalGpuSamples", "lastTotalGpuAt"} <= set(wire)
+    again = GpuHistory.from_model(type(model).model_validate(wire))
+    assert (again.total_samples, again.last_total_at) == (1441, now)
+    assert again.window_load(now, WEEK, 95) == history.window_load(now, WEEK, 95)
+    assert _replicas_advice(again, 4.0) == _replicas_advice(history, 4.0)
 
 
 room_strategy = st.builds(

@@ -175,7 +175,9 @@ class GpuAdvice(ApiModel):
         "devices (`headroom.dev/gpu-target-utilization`)",
     )
     replicas: Count | None = Field(
-        default=None, description="from GPU utilisation against the target"
+        default=None,
+        description="from the p95 of all replicas' total GPU use over the window against "
+        "the target",
     )
     replicasReason: str = Field(default="", description="how `replicas` was reached, or why not")
     replicasPerSharedGpu: Count | None = Field(
@@ -203,7 +205,8 @@ class GpuAdvice(ApiModel):
 
 
 class GpuUsageHistory(ApiModel):
-    """Persisted per-pod GPU samples of one expert: memory for its peak, use for its percentile."""
+    """Persisted GPU samples of one expert: per-pod memory for its peak, per-pod use for its
+    percentile, and the total use of all replicas for the replica count."""
 
     memory: DecayingHistogram = Field(description="per-pod GPU memory, bytes")
     utilization: DecayingHistogram = Field(description="per-pod GPU use, in GPUs (1.0 = one busy)")
@@ -214,4 +217,13 @@ class GpuUsageHistory(ApiModel):
     )
     lastSampleAt: datetime | None = Field(
         default=None, description="collection time of the report with the latest observation"
+    )
+    totalGpu: DecayingHistogram | None = Field(
+        default=None,
+        description="the expert's total GPU use (all replicas, in GPUs), sampled at a fixed "
+        "cadence: what `status.gpu.replicas` follows",
+    )
+    totalGpuSamples: Count = Field(default=0, description="samples added to `totalGpu`")
+    lastTotalGpuAt: datetime | None = Field(
+        default=None, description="when the controller last added one (its clock)"
     )

@@ -51,7 +51,13 @@ from headroom.recommend.fit import (
     exclusion_reason,
     free_room,
 )
-from headroom.recommend.gpu import GpuFitArrays, GpuNodeRoom, gpu_advice, gpu_policy
+from headroom.recommend.gpu import (
+    GpuFitArrays,
+    GpuNodeRoom,
+    gpu_advice,
+    gpu_policy,
+    record_total_gpu,
+)
 from headroom.recommend.history import ExpertHistory
 from headroom.recommend.policy import SizingDefaults, policy_from_annotations
 from headroom.recommend.quantities import format_cpu, format_memory
@@ -459,10 +465,11 @@ def _gpu(
     key = (expert.namespace, expert.name)
     gpu, problems = gpu_policy(expert.annotations)
     history = state.gpu_history(key, now)
-    history.prune(now, defaults.window_seconds)
     per_node = {n: u for n, u in state.gpu_usage.get(key, {}).items() if n in fresh_nodes}
     totals = list(per_node.values())
     total = None if not totals or any(t is None for t in totals) else sum(t or 0.0 for t in totals)
+    record_total_gpu(history, total, now, defaults.load_sample_seconds)
+    history.prune(now, defaults.window_seconds)
     memory, product = None, None
     for name in per_node:
         report = state.reports.get(name)
@@ -480,6 +487,7 @@ def _gpu(
         replica_bounds=(policy.minReplicas, policy.maxReplicas),
         total_gpus_used=total,
         nodes=rooms,
+        load_percentile=defaults.load_percentile,
         cpu_request_cores=recommended.cpuRequestCores,
         memory_request_bytes=recommended.memoryRequestBytes,
         gpu_memory_bytes=memory,

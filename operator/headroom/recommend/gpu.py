@@ -13,9 +13,14 @@ and calls :func:`gpu_advice`. The maths, with the example of
   *GPUs* — a pod's SM share where NVML gives one per process, else the
   utilisation of a GPU it has to itself — over the window's decaying
   samples; also given as a percentage of the GPUs each replica requests.
-* **Replicas** = ⌈GPU use of all replicas now ÷ (GPUs per replica × target)⌉,
-  the target being ``headroom.dev/gpu-target-utilization`` (70 %), within
-  the expert's min/max replicas — the CPU rule with GPUs for cores.
+* **Replicas** = ⌈p95 of the GPU use of all replicas over the window ÷ (GPUs
+  per replica × target)⌉, the target being
+  ``headroom.dev/gpu-target-utilization`` (70 %), within the expert's min/max
+  replicas — the CPU rule with GPUs for cores: every ``load_sample_seconds``
+  the controller adds the total to a decaying histogram
+  (:func:`record_total_gpu`), and the replicas follow its ``load_percentile``,
+  not the moment. Until the first sample the total of the moment stands in,
+  and the reason says which was used.
 * **Replicas per shared GPU** = ⌊GPU memory of one GPU ÷ (peak + margin)⌋:
   how many replicas one GPU could hold if it were shared (time-slicing or
   MPS), memory being what sharing cannot stretch.
@@ -54,7 +59,13 @@ from headroom.api.gpu import GpuAdvice, GpuNodeFit, GpuUsageHistory
 from headroom.recommend.describe import describe_bytes, describe_duration
 from headroom.recommend.histogram import DecayingHistogram
 from headroom.recommend.quantities import parse_quantity
-from headroom.recommend.replicas import bounded_replicas
+from headroom.recommend.replicas import (
+    WindowLoad,
+    bounded_replicas,
+    histogram_load,
+    load_words,
+    total_sample_due,
+)
 
 __all__ = [
     "GPU_ANNOTATION_KEYS",
@@ -74,6 +85,7 @@ __all__ = [
     "node_gpus",
     "pod_gpu_observations",
     "recommend_gpu_replicas",
+    "record_total_gpu",
     "replicas_per_shared_gpu",
     "smallest_mig_profile",
 ]
@@ -262,7 +274,8 @@ def pod_gpu_observations(status: Mapping[str, Any]) -> dict[str, tuple[int | Non
 
 @dataclass(slots=True)
 class GpuHistory:
-    """Per-pod GPU memory and GPU use of one expert (the persisted :class:`GpuUsageHistory`)."""
+    """Per-pod GPU memory and GPU use of one expert, and the total GPU use of all its
+    replicas (the persisted :class:`GpuUsageHistory`)."""
 
     memory: DecayingHistogram
     utilization: DecayingHistogram
@@ -270,6 +283,10 @@ class GpuHistory:
     utilization_samples: int = 0
     first_sample_at: datetime | None = None
     last_sample_at: datetime | None = None
+    total: DecayingHistogram | None = None
+    """The total GPU use of all replicas, in GPUs; ``None`` until the first is recorded."""
+    total_samples: int = 0
+    last_total_at: datetime | None = None
 
     @classmethod
     def new(cls, half_life_seconds: float, now: datetime) -> GpuHistory:
@@ -292,10 +309,33 @@ class GpuHistory:
         if self.last_sample_at is None or at > self.last_sample_at:
             self.last_sample_at = at
 
+    def add_total(self, gpus: float, at: datetime) -> None:
+        """Add one sample of the total GPU use of all replicas observed at ``at``, weight 1."""
+        if self.total is None:
+            self.total = DecayingHistogram.for_cpu(self.utilization.half_life_seconds, at)
+        self.total.add_sample(gpus, 1.0, at)
+        self.total_samples += 1
+        self.last_total_at = at
+
     def prune(self, now: datetime, window_seconds: float) -> None:
         """Forget what fell out of the window."""
         self.memory.prune(now, window_seconds)
         self.utilization.prune(now, window_seconds)
+        if self.total is not None:
+            self.total.prune(now, window_seconds)
+
+    def window_load(self, now: datetime, window_seconds: float, percentile: float) -> WindowLoad:
+        """The total GPU use at ``percentile`` within the window, as the replicas need it."""
+        return histogram_load(
+            self.total,
+            self.total_samples,
+            self.first_sample_at,
+            self.last_total_at,
+            now,
+            window_seconds,
+            percentile,
+            percentile,
+        )
 
     def to_model(self) -> GpuUsageHistory:
         """The persisted form."""
@@ -306,6 +346,9 @@ class GpuHistory:
             utilizationSamples=self.utilization_samples,
             firstSampleAt=self.first_sample_at,
             lastSampleAt=self.last_sample_at,
+            totalGpu=None if self.total is None else self.total.to_model(),
+            totalGpuSamples=self.total_samples,
+            lastTotalGpuAt=self.last_total_at,
         )
 
     @classmethod
@@ -318,7 +361,28 @@ class GpuHistory:
             utilization_samples=model.utilizationSamples,
             first_sample_at=model.firstSampleAt,
             last_sample_at=model.lastSampleAt,
+            total=None if model.totalGpu is None else DecayingHistogram.from_model(model.totalGpu),
+            total_samples=model.totalGpuSamples,
+            last_total_at=model.lastTotalGpuAt,
         )
+
+
+def record_total_gpu(
+    history: GpuHistory, total_gpus: float | None, at: datetime, every_seconds: float
+) -> bool:
+    """Add the total GPU use of all replicas at ``at`` when ``every_seconds`` passed since the
+    last one (the cadence of the total CPU, so each sample stands for the same time).
+
+    Returns whether a sample was added; nothing is added without a figure (no
+    fresh report, or a replica whose use NVML cannot give). The history's
+    :meth:`GpuHistory.prune` keeps it to the window.
+    """
+    if total_gpus is None or not total_sample_due(
+        total_gpus, history.last_total_at, at, every_seconds
+    ):
+        return False
+    history.add_total(total_gpus, at)
+    return True
 
 
 def recommend_gpu_replicas(
@@ -327,21 +391,35 @@ def recommend_gpu_replicas(
     target_percent: float,
     current_replicas: int,
     bounds: tuple[int, int],
+    load: WindowLoad | None = None,
 ) -> tuple[int | None, str]:
-    """⌈total GPU use ÷ (GPUs per replica × target)⌉ within ``bounds``; None without figures."""
+    """⌈total GPU use ÷ (GPUs per replica × target)⌉ within ``bounds``; None without figures.
+
+    The total is the window's percentile of ``load`` once it has samples
+    (GP-004, CT-001: replicas follow the window's load, not the moment's), else
+    ``total_gpus_used``, the GPU use of all replicas now; the reason names the
+    one used, and quotes the moment's beside the window's.
+    """
     low, high = bounds
-    if total_gpus_used is None or gpus_per_replica <= 0:
+    window = load is not None and load.at_percentile is not None
+    used: float | None = total_gpus_used
+    words = "GPU use of all replicas now"
+    if load is not None and load.at_percentile is not None:
+        used, words = load.at_percentile, load_words(load, "GPU")
+    if used is None or gpus_per_replica <= 0:
         return None, (
             f"no GPU use measured yet (MIG devices and shared GPUs without per-process "
             f"figures give none): keeping the current {current_replicas} replicas"
         )
     exact, needed, replicas, bounded = bounded_replicas(
-        total_gpus_used, gpus_per_replica * target_percent / 100, low, high
+        used, gpus_per_replica * target_percent / 100, low, high
     )
     reason = (
-        f"GPU use of all replicas {total_gpus_used:.2f} GPU / ({gpus_per_replica} GPU × "
+        f"{words} {used:.2f} GPU / ({gpus_per_replica} GPU × "
         f"{target_percent:g}% target) = {exact:.2f} → {needed}{bounded}"
     )
+    if window and total_gpus_used is not None:
+        reason += f"; all replicas use {total_gpus_used:.2f} GPU now"
     return replicas, reason
 
 
@@ -595,6 +673,7 @@ def gpu_advice(
     replica_bounds: tuple[int, int],
     total_gpus_used: float | None,
     nodes: Sequence[GpuNodeRoom],
+    load_percentile: float = 95.0,
     cpu_request_cores: float,
     memory_request_bytes: int,
     gpu_memory_bytes: int | None = None,
@@ -605,7 +684,9 @@ def gpu_advice(
     """The expert's GPU advice: memory, use, replicas, sharing, MIG and fit, each with its reason.
 
     ``requests`` are the devices each replica asks for (:func:`gpu_requests`),
-    ``total_gpus_used`` the GPU use of all its replicas now, ``nodes`` the
+    ``total_gpus_used`` the GPU use of all its replicas now (the replicas
+    follow the ``load_percentile`` of the history's total instead once it has
+    samples, see :func:`record_total_gpu`), ``nodes`` the
     included nodes with GPUs, ``cpu_request_cores``/``memory_request_bytes``
     the recommended requests (fit must hold them too), ``gpu_memory_bytes``
     and ``gpu_product`` the GPU its replicas run on now, when known. ``fitter``
@@ -630,6 +711,7 @@ def gpu_advice(
         policy.target_utilization_percent,
         current_replicas,
         replica_bounds,
+        history.window_load(now, window_seconds, load_percentile),
     )
     advice = GpuAdvice(
         resource=resource,
