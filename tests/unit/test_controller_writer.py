@@ -10,6 +10,7 @@ import pytest
 
 from headroom.api import CapacityRecommendationStatus
 from headroom.api.capacityrecommendation import ExcludedNode, NodeFit
+from headroom.api.gpu import GpuAdvice
 from headroom.controller.compute import compute_batch
 from headroom.controller.writer import RecommendationWriter
 from headroom.kube.client import ApiError
@@ -358,3 +359,34 @@ def test_a_containers_small_moves_wait_for_the_next_write_large_ones_do_not() ->
 
     assert not writer.needs_write(KEY, with_app_cpu(0.26))  # 250m → 260m: 4 %
     assert writer.needs_write(KEY, with_app_cpu(0.30))  # 250m → 300m: 20 %
+
+
+@pytest.mark.requirement("GP-004")
+def test_a_gpu_replica_change_is_written_at_once_its_moving_figures_wait() -> None:
+    api, writer, clock = setup()
+    expert, status = batch({"p1": (0.2, 600 * MiB)})
+
+    def with_gpu(replicas: int, utilization: float) -> CapacityRecommendationStatus:
+        advice = GpuAdvice(
+            resource="nvidia.com/gpu",
+            requestPerReplica=1,
+            replicas=replicas,
+            utilizationPercent=utilization,
+            replicasReason=f"{utilization}% of 1 GPU",
+        )
+        return status.model_copy(update={"gpu": advice})
+
+    assert writer.write(expert, with_gpu(2, 61.0), T0)
+    puts = api.count("PUT")
+    clock.now = 60
+    # The GPU use moved, the advice did not: it waits for the next write.
+    assert not writer.write(expert, with_gpu(2, 64.0), T0)
+    assert api.count("PUT") == puts
+    # The GPU replicas moved: written now, not when the history is next due.
+    clock.now = 120
+    assert writer.write(expert, with_gpu(3, 95.0), T0)
+    assert api.count("PUT") == puts + 1
+    stored = api.objects[
+        "/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a"
+    ]
+    assert stored["status"]["gpu"]["replicas"] == 3

@@ -68,6 +68,16 @@ _REASONS: dict[str, Any] = {
 _FIT_EXCLUSIONS = {"excludedNodes", "excludedNodeCount"}
 _LIMIT_REASONS = {"cpuLimitReason", "memoryLimitReason"}
 _CONTAINER_MOVING = {"samples", "cpuSamples", "cpuUsageCores", "memoryPeakBytes", "recommended"}
+_GPU_DECISIONS = {
+    "resource",
+    "requestPerReplica",
+    "targetUtilizationPercent",
+    "replicas",
+    "replicasPerSharedGpu",
+    "smallestMigProfile",
+    "additionalReplicas",
+}
+"""What of the GPU advice a user acts on; its peaks, utilisation and reasons move with samples."""
 
 
 def _dump(model: ApiModel | None, **options: Any) -> Any:
@@ -80,8 +90,11 @@ def _signature(status: CapacityRecommendationStatus) -> str:
     Left out: history, evidence and confidence (they grow with every report),
     the reason texts (they quote sample counts; refreshed with the next real
     change or history write) and the bounds (they narrow with every sample),
-    transition times, and the fit apart from its exclusions (see
-    :func:`_fit_moved`). The REC columns follow from what is kept.
+    transition times, the fit apart from its exclusions (see
+    :func:`_fit_moved`), and of the GPU advice all but its decisions
+    (``_GPU_DECISIONS``: devices, replicas, sharing, MIG profile, how many
+    more fit, each a small whole number or a name). The REC columns follow
+    from what is kept.
     """
     parts = (
         _dump(status.policy),
@@ -91,6 +104,7 @@ def _signature(status: CapacityRecommendationStatus) -> str:
         [_dump(c, exclude={"lastTransitionTime"}) for c in status.conditions],
         [_dump(c, exclude=_CONTAINER_MOVING) for c in status.containers or ()],
         _dump(status.podLevel, exclude=_LIMIT_REASONS),
+        _dump(status.gpu, include=_GPU_DECISIONS),
     )
     return json.dumps(parts, sort_keys=True)
 
