@@ -27,6 +27,7 @@ class FakeApi:
         self.calls: list[tuple[str, str]] = []
         self.version = 0
         self.conflict_next_put = False
+        self.events: list[dict[str, Any]] = []
 
     def _stamp(self, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -46,6 +47,7 @@ class FakeApi:
     def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         self.calls.append(("POST", path))
         if body.get("kind") == "Event":
+            self.events.append(body)
             return body
         stored = self._stamp(body)
         self.objects[f"{path}/{body['metadata']['name']}"] = stored
@@ -377,15 +379,17 @@ def test_a_gpu_replica_change_is_written_at_once_its_moving_figures_wait() -> No
         return status.model_copy(update={"gpu": advice})
 
     assert writer.write(expert, with_gpu(2, 61.0), T0)
-    puts = api.count("PUT")
+    puts, events = api.count("PUT"), api.count("POST", "/events")
     clock.now = 60
     # The GPU use moved, the advice did not: it waits for the next write.
     assert not writer.write(expert, with_gpu(2, 64.0), T0)
     assert api.count("PUT") == puts
-    # The GPU replicas moved: written now, not when the history is next due.
+    # The GPU replicas moved: written now, not when the history is next due, with an Event.
     clock.now = 120
     assert writer.write(expert, with_gpu(3, 95.0), T0)
     assert api.count("PUT") == puts + 1
+    assert api.count("POST", "/events") == events + 1
+    assert "GPU use: 3 replicas × 1 nvidia.com/gpu" in api.events[-1]["message"]
     stored = api.objects[
         "/apis/headroom.dev/v1alpha1/namespaces/team/capacityrecommendations/expert-a"
     ]

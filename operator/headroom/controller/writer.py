@@ -109,6 +109,10 @@ def _signature(status: CapacityRecommendationStatus) -> str:
     return json.dumps(parts, sort_keys=True)
 
 
+def _gpu_replicas(status: CapacityRecommendationStatus) -> int | None:
+    return None if status.gpu is None else status.gpu.replicas
+
+
 def _hpa_bounds(recommended: RecommendedSizing) -> tuple[int, int] | None:
     hpa = recommended.hpa
     return None if hpa is None else (hpa.minReplicas, hpa.maxReplicas)
@@ -364,7 +368,8 @@ class RecommendationWriter:
             return a is not b
         pct = self.material_change_percent
         return (
-            a.replicas != b.replicas
+            _gpu_replicas(old) != _gpu_replicas(new)
+            or a.replicas != b.replicas
             or _hpa_bounds(a) != _hpa_bounds(b)
             or _moved(a.cpuRequestCores, b.cpuRequestCores, pct)
             or _moved(a.memoryRequestBytes, b.memoryRequestBytes, pct)
@@ -390,6 +395,11 @@ class RecommendationWriter:
             f"recommend {rec.replicas} replicas × {rec.cpuRequest} CPU, {rec.memoryRequest} memory"
             f"{was}; {new.fit.additionalReplicas if new.fit else 0} more fit now"
         )
+        gpu = new.gpu
+        if gpu is not None and gpu.replicas is not None:
+            message += (
+                f"; GPU use: {gpu.replicas} replicas × {gpu.requestPerReplica} {gpu.resource}"
+            )
         if rec.hpa is not None:
             message = (
                 f"recommend HPA {rec.hpa.name} minReplicas {rec.hpa.minReplicas}, maxReplicas "
