@@ -1,7 +1,10 @@
 """The sizing policy: chart-wide defaults, overridden per Deployment by annotations.
 
-The defaults come from the controller's settings (the Helm values) once, at
-start; :class:`SizingDefaults` refuses inconsistent ones with a
+The defaults of the five figures below come from the controller's settings
+(the Helm values) once, at start; the others of :class:`SizingDefaults`
+(percentiles, request bounds, half-life, window, load sampling, confidence)
+are this release's constants, not settings. :class:`SizingDefaults` refuses
+inconsistent ones with a
 :class:`ValueError`, because a controller that starts with a bad policy would
 only be wrong quietly.
 
