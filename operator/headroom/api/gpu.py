@@ -201,7 +201,11 @@ class GpuAdvice(ApiModel):
         max_length=20,
         description="where more replicas fit, most first (at most 20 listed)",
     )
-    samples: Count = Field(default=0, description="per-pod GPU observations in the window")
+    samples: Count = Field(
+        default=0,
+        description="per-pod GPU observations since the history began "
+        "(pruning old ones does not lower it)",
+    )
 
 
 class GpuUsageHistory(ApiModel):
