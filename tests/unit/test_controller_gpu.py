@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from headroom.api import CapacityRecommendationStatus
 from headroom.controller.compute import compute_batch
+from headroom.recommend.gpu import GpuHistory
 from headroom.recommend.policy import SizingDefaults
 from tests.unit.controller_bodies import GiB, MiB, deployment, node, pod, replicaset, report
 from tests.unit.test_controller_state import T0, fresh_state
@@ -200,11 +202,8 @@ def test_an_expert_without_gpus_has_no_gpu_advice_and_no_gpu_history() -> None:
     assert "gpu" not in status.to_wire() and "gpu" not in status.to_wire()["history"]
 
 
-def test_the_gpu_history_survives_a_restart() -> None:
-    state = gpu_state()
-    _, status = compute_batch(state, SizingDefaults(), T0 + timedelta(seconds=5)).statuses[
-        ("team", "llm")
-    ]
+def restarted_with(status: CapacityRecommendationStatus) -> GpuHistory:
+    """The GPU history a restarted controller reads back from the stored recommendation."""
     restarted = fresh_state()
     restarted.upsert_recommendation(
         {
@@ -212,7 +211,15 @@ def test_the_gpu_history_survives_a_restart() -> None:
             "status": status.to_wire(),
         }
     )
-    history = restarted.gpu_histories[("team", "llm")]
+    return restarted.gpu_histories[("team", "llm")]
+
+
+def test_the_gpu_history_survives_a_restart() -> None:
+    state = gpu_state()
+    _, status = compute_batch(state, SizingDefaults(), T0 + timedelta(seconds=5)).statuses[
+        ("team", "llm")
+    ]
+    history = restarted_with(status)
     assert history.samples == 2
     assert history.memory.peak(T0 + timedelta(seconds=5), 86400) == pytest.approx(
         20 * MiB * (1.05**143 - 1), rel=1e-9
@@ -241,14 +248,7 @@ def test_a_minute_of_burst_does_not_move_the_gpu_replicas_an_hour_of_steady_use_
     assert last.history is not None and last.history.gpu is not None
     assert last.history.gpu.totalGpuSamples == 62
     # what a restarted controller reads back gives the same replicas, not the moment's 3
-    restarted = fresh_state()
-    restarted.upsert_recommendation(
-        {
-            "metadata": {"name": "llm", "namespace": "team", "resourceVersion": "1"},
-            "status": last.to_wire(),
-        }
-    )
-    history = restarted.gpu_histories[("team", "llm")]
+    history = restarted_with(last)
     assert history.total_samples == 62
     assert history.window_load(T0 + timedelta(minutes=61, seconds=5), 7 * 86400, 95) == (
         state.gpu_histories[("team", "llm")].window_load(
